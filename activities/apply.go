@@ -1,0 +1,102 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/invsync/invsync/internal/inventory"
+	"github.com/invsync/invsync/internal/queue"
+	"github.com/invsync/invsync/internal/storefront"
+)
+
+// Store is the storefront's write side.
+type Store interface {
+	Upsert(ctx context.Context, items []inventory.Item) (storefront.UpsertResult, error)
+}
+
+// DeadLetterPublisher puts rejected rows on the DLQ, confirmed.
+type DeadLetterPublisher interface {
+	PublishDeadLetters(ctx context.Context, letters []queue.DeadLetter) error
+}
+
+// Applier holds the clients of the activities that apply a batch.
+type Applier struct {
+	Store       Store
+	DeadLetters DeadLetterPublisher
+}
+
+// UpsertInput is a batch of changes.
+type UpsertInput struct {
+	BatchID string             `json:"batch_id"`
+	Changes []inventory.Change `json:"changes"`
+}
+
+// UpsertResult says what became of each row of a batch.
+type UpsertResult struct {
+	Applied  int                `json:"applied"`
+	Stale    int                `json:"stale"`
+	Rejected []queue.DeadLetter `json:"rejected,omitempty"`
+}
+
+// UpsertBatch validates the batch, writes the valid rows in one guarded
+// upsert, and returns the rejected ones with their reasons. It is idempotent:
+// a retry after a lost reply finds the rows already written and counts them
+// stale. If the storefront refuses the batch as data, the rows are tried one
+// by one so that only the offending rows are rejected.
+func (a *Applier) UpsertBatch(ctx context.Context, in UpsertInput) (UpsertResult, error) {
+	var res UpsertResult
+	items := make([]inventory.Item, 0, len(in.Changes))
+	valid := make([]inventory.Change, 0, len(in.Changes)) // valid[i] is the source of items[i]
+	for _, c := range in.Changes {
+		item, rej := inventory.Validate(c)
+		if rej != nil {
+			res.Rejected = append(res.Rejected, deadLetter(in.BatchID, c, *rej))
+			continue
+		}
+		items = append(items, item)
+		valid = append(valid, c)
+	}
+	up, err := a.Store.Upsert(ctx, items)
+	if err == nil {
+		res.Applied, res.Stale = up.Applied, up.Stale
+		return res, nil
+	}
+	if !storefront.IsDataError(err) {
+		return UpsertResult{}, err
+	}
+	for i := range items {
+		up, err := a.Store.Upsert(ctx, items[i:i+1])
+		switch {
+		case err == nil:
+			res.Applied += up.Applied
+			res.Stale += up.Stale
+		case storefront.IsDataError(err):
+			res.Rejected = append(res.Rejected, deadLetter(in.BatchID, valid[i], inventory.Rejection{
+				Code: inventory.ReasonStorefrontRejected, Message: err.Error(),
+			}))
+		default:
+			return UpsertResult{}, err
+		}
+	}
+	return res, nil
+}
+
+func deadLetter(batchID string, c inventory.Change, why inventory.Rejection) queue.DeadLetter {
+	body, _ := json.Marshal(c) // a Change always marshals
+	return queue.DeadLetter{Payload: body, SKU: c.SKU, Reason: why, BatchID: batchID}
+}
+
+// DeadLetterInput is the rows a batch gives up on.
+type DeadLetterInput struct {
+	BatchID string             `json:"batch_id"`
+	Letters []queue.DeadLetter `json:"letters"`
+}
+
+// DeadLetter publishes rejected rows to the DLQ, each with its reason. A retry
+// may publish a row twice; every copy carries the same payload and reason.
+func (a *Applier) DeadLetter(ctx context.Context, in DeadLetterInput) error {
+	if len(in.Letters) == 0 {
+		return nil
+	}
+	return a.DeadLetters.PublishDeadLetters(ctx, in.Letters)
+}

@@ -1,0 +1,107 @@
+// Package activities holds the Temporal activities: the only code in the
+// pipeline that talks to the ERP, RabbitMQ and the storefront.
+package activities
+
+import (
+	"context"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/invsync/invsync/internal/inventory"
+)
+
+// ChangeSource is the read side of the ERP.
+type ChangeSource interface {
+	Clock(ctx context.Context) (time.Time, error)
+	Page(ctx context.Context, after inventory.Cursor, upTo time.Time, limit int, observedAt time.Time) ([]inventory.Change, error)
+}
+
+// ChangePublisher puts changes on the changes queue, confirmed.
+type ChangePublisher interface {
+	PublishChanges(ctx context.Context, changes []inventory.Change) error
+	ChangesReady(ctx context.Context) (int, error)
+}
+
+// Poller holds the clients of the activities that run on the ERP task queue.
+type Poller struct {
+	Source    ChangeSource
+	Publisher ChangePublisher
+}
+
+// FetchInput says where to read from and how much.
+type FetchInput struct {
+	Cursor      inventory.Cursor `json:"cursor"`
+	PageSize    int              `json:"page_size"`
+	MaxPages    int              `json:"max_pages"`
+	SettleDelay time.Duration    `json:"settle_delay"`
+	// HighWater is the number of ready messages in the changes queue at or
+	// above which no more pages are read; 0 disables the check.
+	HighWater int `json:"high_water"`
+}
+
+// FetchResult is where the read stopped. It is also the heartbeat detail, so a
+// retried attempt resumes after the last confirmed page.
+type FetchResult struct {
+	Cursor inventory.Cursor `json:"cursor"`
+	Rows   int              `json:"rows"`
+	Pages  int              `json:"pages"`
+	// More is true when the read stopped at MaxPages on a full page: a
+	// backlog remains and the poller should read again at once.
+	More bool `json:"more"`
+	// Throttled is true when the changes queue was at its high-water mark.
+	Throttled bool `json:"throttled"`
+	// ERPClock is the ERP's time when the read began.
+	ERPClock time.Time `json:"erp_clock"`
+}
+
+// FetchAndPublish reads pages of changes after the cursor, publishes each page
+// and waits for the broker's confirms before moving the cursor past it. Only
+// the cursor is returned: row sets never enter workflow history.
+func (p *Poller) FetchAndPublish(ctx context.Context, in FetchInput) (FetchResult, error) {
+	res := FetchResult{Cursor: in.Cursor}
+	if activity.HasHeartbeatDetails(ctx) {
+		var last FetchResult
+		if err := activity.GetHeartbeatDetails(ctx, &last); err == nil {
+			res.Cursor, res.Rows, res.Pages = last.Cursor, last.Rows, last.Pages
+		}
+	}
+	clock, err := p.Source.Clock(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.ERPClock = clock
+	upTo := clock.Add(-in.SettleDelay)
+	for res.Pages < in.MaxPages {
+		if in.HighWater > 0 {
+			ready, err := p.Publisher.ChangesReady(ctx)
+			if err != nil {
+				return res, err
+			}
+			if ready >= in.HighWater {
+				res.Throttled = true
+				activity.GetLogger(ctx).Info("changes queue at high-water mark, holding back", "ready", ready, "high_water", in.HighWater)
+				return res, nil
+			}
+		}
+		page, err := p.Source.Page(ctx, res.Cursor, upTo, in.PageSize, clock)
+		if err != nil {
+			return res, err
+		}
+		if len(page) == 0 {
+			return res, nil
+		}
+		if err := p.Publisher.PublishChanges(ctx, page); err != nil {
+			return res, err
+		}
+		res.Cursor = inventory.CursorOf(page[len(page)-1])
+		res.Rows += len(page)
+		res.Pages++
+		activity.RecordHeartbeat(ctx, res)
+		if len(page) < in.PageSize {
+			return res, nil
+		}
+	}
+	res.More = true
+	return res, nil
+}

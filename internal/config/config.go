@@ -1,0 +1,214 @@
+// Package config reads the settings of the worker and the starter from flags,
+// each defaulting to an environment variable, so the same names work on a
+// command line, in a systemd unit and in docker-compose.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/invsync/invsync/internal/erp"
+	"github.com/invsync/invsync/internal/queue"
+	"github.com/invsync/invsync/workflows"
+)
+
+// Config is every setting.
+type Config struct {
+	TemporalAddress   string
+	TemporalNamespace string
+	ERPTaskQueue      string
+	ApplyTaskQueue    string
+	Source            string
+
+	ERP                 erp.Config
+	ERPQueriesPerSecond float64
+
+	StoreDSN string
+
+	AMQPURL       string
+	QueuePrefix   string
+	DeliveryLimit int
+	Consumers     int
+	BatchSize     int
+	BatchWait     time.Duration
+
+	PollInterval   time.Duration
+	PageSize       int
+	PagesPerPoll   int
+	SettleDelay    time.Duration
+	QueueHighWater int
+
+	LogLevel string
+}
+
+// Option describes one setting for the reference documentation.
+type Option struct {
+	Flag, Env, Default, Usage string
+	Secret                    bool
+}
+
+type registrar struct {
+	fs      *flag.FlagSet
+	getenv  func(string) string
+	options []Option
+	errs    []error
+}
+
+func (r *registrar) value(flagName, env, def, usage string, secret bool) string {
+	r.options = append(r.options, Option{Flag: flagName, Env: env, Default: def, Usage: usage, Secret: secret})
+	if v := r.getenv(env); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *registrar) str(p *string, flagName, env, def, usage string) {
+	r.fs.StringVar(p, flagName, r.value(flagName, env, def, usage, false), usage+" ($"+env+")")
+}
+
+func (r *registrar) secret(p *string, flagName, env, def, usage string) {
+	r.fs.StringVar(p, flagName, r.value(flagName, env, def, usage, true), usage+" ($"+env+")")
+}
+
+func (r *registrar) int(p *int, flagName, env string, def int, usage string) {
+	v := r.value(flagName, env, strconv.Itoa(def), usage, false)
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("$%s: %q is not an integer", env, v))
+	}
+	r.fs.IntVar(p, flagName, n, usage+" ($"+env+")")
+}
+
+func (r *registrar) float(p *float64, flagName, env string, def float64, usage string) {
+	v := r.value(flagName, env, strconv.FormatFloat(def, 'g', -1, 64), usage, false)
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("$%s: %q is not a number", env, v))
+	}
+	r.fs.Float64Var(p, flagName, n, usage+" ($"+env+")")
+}
+
+func (r *registrar) duration(p *time.Duration, flagName, env string, def time.Duration, usage string) {
+	v := r.value(flagName, env, def.String(), usage, false)
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("$%s: %q is not a duration", env, v))
+	}
+	r.fs.DurationVar(p, flagName, d, usage+" ($"+env+")")
+}
+
+func register(fs *flag.FlagSet, getenv func(string) string, c *Config) *registrar {
+	r := &registrar{fs: fs, getenv: getenv}
+	r.str(&c.TemporalAddress, "temporal-address", "INVSYNC_TEMPORAL_ADDRESS", "127.0.0.1:7233", "Temporal frontend host:port")
+	r.str(&c.TemporalNamespace, "temporal-namespace", "INVSYNC_TEMPORAL_NAMESPACE", "default", "Temporal namespace")
+	r.str(&c.ERPTaskQueue, "erp-task-queue", "INVSYNC_ERP_TASK_QUEUE", workflows.DefaultERPTaskQueue, "task queue of the poller and its ERP activity")
+	r.str(&c.ApplyTaskQueue, "apply-task-queue", "INVSYNC_APPLY_TASK_QUEUE", workflows.DefaultApplyTaskQueue, "task queue of ApplyChanges and its activities")
+	r.str(&c.Source, "source", "INVSYNC_SOURCE", "erp", "name of the ERP source; the poller's workflow ID is invsync-poll-<source>")
+
+	r.str(&c.ERP.Driver, "erp-driver", "INVSYNC_ERP_DRIVER", erp.DriverPostgres, "ERP database: sqlserver or postgres")
+	r.secret(&c.ERP.DSN, "erp-dsn", "INVSYNC_ERP_DSN", "postgres://postgres@127.0.0.1:5432/invsync_erp?sslmode=disable", "ERP connection string (read-only access is enough)")
+	r.str(&c.ERP.View, "erp-view", "INVSYNC_ERP_VIEW", "v_inventory", "ERP view to poll: view or schema.view")
+	r.str(&c.ERP.Columns.SKU, "erp-col-sku", "INVSYNC_ERP_COL_SKU", "sku", "view column: SKU")
+	r.str(&c.ERP.Columns.Quantity, "erp-col-quantity", "INVSYNC_ERP_COL_QUANTITY", "quantity", "view column: quantity on hand")
+	r.str(&c.ERP.Columns.Price, "erp-col-price", "INVSYNC_ERP_COL_PRICE", "price", "view column: price (decimal)")
+	r.str(&c.ERP.Columns.LastModified, "erp-col-last-modified", "INVSYNC_ERP_COL_LAST_MODIFIED", "last_modified", "view column: last-modified time")
+	r.float(&c.ERPQueriesPerSecond, "erp-polls-per-second", "INVSYNC_ERP_POLLS_PER_SECOND", 2, "most ERP poll activities started per second, across all workers")
+
+	r.secret(&c.StoreDSN, "store-dsn", "INVSYNC_STORE_DSN", "postgres://postgres@127.0.0.1:5432/invsync_store?sslmode=disable", "storefront PostgreSQL connection string")
+
+	r.secret(&c.AMQPURL, "amqp-url", "INVSYNC_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL")
+	r.str(&c.QueuePrefix, "queue-prefix", "INVSYNC_QUEUE_PREFIX", "inventory", "RabbitMQ names: exchange <p>, queues <p>.changes and <p>.dlq, DLX <p>.dlx")
+	r.int(&c.DeliveryLimit, "delivery-limit", "INVSYNC_DELIVERY_LIMIT", 20, "redeliveries of one message before the broker dead-letters it")
+	r.int(&c.Consumers, "consumers", "INVSYNC_CONSUMERS", 5, "RabbitMQ consumers in the worker")
+	r.int(&c.BatchSize, "batch-size", "INVSYNC_BATCH_SIZE", 500, "most changes per ApplyChanges workflow (also the prefetch)")
+	r.duration(&c.BatchWait, "batch-wait", "INVSYNC_BATCH_WAIT", 200*time.Millisecond, "how long a partial batch waits for more changes")
+
+	r.duration(&c.PollInterval, "poll-interval", "INVSYNC_POLL_INTERVAL", workflows.DefaultPollInterval, "pause between polls when no backlog remains")
+	r.int(&c.PageSize, "page-size", "INVSYNC_PAGE_SIZE", workflows.DefaultPageSize, "rows per ERP query")
+	r.int(&c.PagesPerPoll, "pages-per-poll", "INVSYNC_PAGES_PER_POLL", workflows.DefaultPagesPerPoll, "most pages one poll activity reads")
+	r.duration(&c.SettleDelay, "settle-delay", "INVSYNC_SETTLE_DELAY", workflows.DefaultSettleDelay, "rows newer than the ERP clock minus this wait for a later poll")
+	r.int(&c.QueueHighWater, "queue-high-water", "INVSYNC_QUEUE_HIGH_WATER", 200000, "ready changes at which the poller holds back (0: never)")
+
+	r.str(&c.LogLevel, "log-level", "INVSYNC_LOG_LEVEL", "info", "debug, info, warn or error")
+	return r
+}
+
+// Load parses args over the environment.
+func Load(name string, args []string, getenv func(string) string) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	r := register(fs, getenv, &c)
+	if len(r.errs) > 0 {
+		return c, errors.Join(r.errs...)
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// Reference lists every option, for documentation.
+func Reference() []Option {
+	return register(flag.NewFlagSet("", flag.ContinueOnError), func(string) string { return "" }, new(Config)).options
+}
+
+// Validate checks values that would otherwise fail late.
+func (c Config) Validate() error {
+	var errs []error
+	if err := c.ERP.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Source == "" || strings.ContainsAny(c.Source, " /") {
+		errs = append(errs, fmt.Errorf("source %q: want a short name without spaces or slashes", c.Source))
+	}
+	for name, n := range map[string]int{
+		"consumers": c.Consumers, "batch-size": c.BatchSize, "delivery-limit": c.DeliveryLimit,
+		"page-size": c.PageSize, "pages-per-poll": c.PagesPerPoll,
+	} {
+		if n < 1 {
+			errs = append(errs, fmt.Errorf("%s must be at least 1, not %d", name, n))
+		}
+	}
+	if c.QueueHighWater < 0 {
+		errs = append(errs, errors.New("queue-high-water must not be negative"))
+	}
+	if c.ERPQueriesPerSecond <= 0 {
+		errs = append(errs, errors.New("erp-polls-per-second must be positive"))
+	}
+	if c.PollInterval <= 0 || c.BatchWait <= 0 || c.SettleDelay < 0 {
+		errs = append(errs, errors.New("poll-interval and batch-wait must be positive, settle-delay not negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Topology is the RabbitMQ topology the settings name.
+func (c Config) Topology() queue.Topology {
+	return queue.Topology{Prefix: c.QueuePrefix, DeliveryLimit: c.DeliveryLimit}
+}
+
+// Redact hides the password in a URL-style connection string so it can be
+// logged. Strings it cannot parse are hidden whole.
+func Redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		return "(redacted)"
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.Contains(strings.ToLower(k), "password") || strings.EqualFold(k, "pwd") {
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}

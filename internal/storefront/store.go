@@ -1,0 +1,131 @@
+// Package storefront writes ERP changes into the storefront's PostgreSQL
+// inventory table with a version-guarded batch upsert.
+package storefront
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/tern/v2/migrate"
+
+	"github.com/invsync/invsync/internal/inventory"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrate brings the storefront schema up to date. Concurrent callers are
+// serialised by the migrator's advisory lock.
+func Migrate(ctx context.Context, dsn string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("storefront: connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	m, err := migrate.NewMigrator(ctx, conn, "invsync_schema_version")
+	if err != nil {
+		return fmt.Errorf("storefront: migrator: %w", err)
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	if err := m.LoadMigrations(sub); err != nil {
+		return fmt.Errorf("storefront: load migrations: %w", err)
+	}
+	if err := m.Migrate(ctx); err != nil {
+		return fmt.Errorf("storefront: migrate: %w", err)
+	}
+	return nil
+}
+
+// Store is the storefront database.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// Open connects to the storefront.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("storefront: %w", err)
+	}
+	return &Store{pool: pool}, nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() { s.pool.Close() }
+
+// Ping checks the storefront is reachable.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+// UpsertResult counts what an upsert did.
+type UpsertResult struct {
+	// Applied rows were inserted or replaced an older version.
+	Applied int `json:"applied"`
+	// Stale rows were older than, or the same as, what the storefront has.
+	Stale int `json:"stale"`
+}
+
+// upsertSQL writes a batch in one statement. DISTINCT ON keeps one version per
+// SKU (ON CONFLICT may not touch a row twice, SQLSTATE 21000). The WHERE guard
+// makes an older or repeated version a no-op: the row is not written and
+// synced_at does not move. A newer erp_modified always wins; with equal
+// erp_modified, a later read with different content wins.
+const upsertSQL = `
+INSERT INTO inventory AS t (sku, quantity, price_cents, erp_modified, observed_at, synced_at)
+SELECT DISTINCT ON (sku) sku, quantity, price_cents, erp_modified, observed_at, clock_timestamp()
+FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::timestamptz[])
+    AS u(sku, quantity, price_cents, erp_modified, observed_at)
+ORDER BY sku, erp_modified DESC, observed_at DESC
+ON CONFLICT (sku) DO UPDATE SET
+    quantity     = excluded.quantity,
+    price_cents  = excluded.price_cents,
+    erp_modified = excluded.erp_modified,
+    observed_at  = excluded.observed_at,
+    synced_at    = excluded.synced_at
+WHERE excluded.erp_modified > t.erp_modified
+   OR (excluded.erp_modified = t.erp_modified
+       AND excluded.observed_at > t.observed_at
+       AND (excluded.quantity, excluded.price_cents) IS DISTINCT FROM (t.quantity, t.price_cents))`
+
+// Upsert applies items in one statement and reports how many took effect.
+func (s *Store) Upsert(ctx context.Context, items []inventory.Item) (UpsertResult, error) {
+	if len(items) == 0 {
+		return UpsertResult{}, nil
+	}
+	var (
+		skus     = make([]string, len(items))
+		qty      = make([]int64, len(items))
+		cents    = make([]int64, len(items))
+		modified = make([]time.Time, len(items))
+		observed = make([]time.Time, len(items))
+	)
+	for i, it := range items {
+		skus[i], qty[i], cents[i], modified[i], observed[i] = it.SKU, it.Quantity, it.PriceCents, it.LastModified, it.ObservedAt
+	}
+	tag, err := s.pool.Exec(ctx, upsertSQL, skus, qty, cents, modified, observed)
+	if err != nil {
+		return UpsertResult{}, fmt.Errorf("storefront upsert: %w", err)
+	}
+	applied := int(tag.RowsAffected())
+	return UpsertResult{Applied: applied, Stale: len(items) - applied}, nil
+}
+
+// IsDataError reports whether err is the storefront refusing the data itself
+// (SQLSTATE classes 22 and 23): retrying the same rows cannot succeed.
+func IsDataError(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || len(pgErr.Code) < 2 {
+		return false
+	}
+	class := pgErr.Code[:2]
+	return class == "22" || class == "23"
+}

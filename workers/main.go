@@ -1,0 +1,120 @@
+// Command workers is the gateway process: the Temporal workers of the poller
+// and of ApplyChanges, and the RabbitMQ consumers that feed ApplyChanges.
+//
+// It stops gracefully on SIGTERM or SIGINT: the consumers stop taking
+// deliveries (those not yet handed to Temporal go back to the queue), then the
+// workers finish their running activities.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/invsync/invsync/activities"
+	"github.com/invsync/invsync/internal/config"
+	"github.com/invsync/invsync/internal/consumer"
+	"github.com/invsync/invsync/internal/erp"
+	"github.com/invsync/invsync/internal/logging"
+	"github.com/invsync/invsync/internal/queue"
+	"github.com/invsync/invsync/internal/storefront"
+	"github.com/invsync/invsync/workflows"
+)
+
+func main() {
+	cfg, err := config.Load("workers", os.Args[1:], os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "workers:", err)
+		os.Exit(2)
+	}
+	log, err := logging.New(cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "workers:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("workers stopped", "error", err)
+		os.Exit(1)
+	}
+	log.Info("workers stopped")
+}
+
+func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	log.Info("starting workers",
+		"temporal", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace,
+		"erp_driver", cfg.ERP.Driver, "erp", config.Redact(cfg.ERP.DSN), "erp_view", cfg.ERP.View,
+		"store", config.Redact(cfg.StoreDSN), "amqp", config.Redact(cfg.AMQPURL), "queue_prefix", cfg.QueuePrefix,
+		"consumers", cfg.Consumers, "batch_size", cfg.BatchSize)
+
+	if err := storefront.Migrate(ctx, cfg.StoreDSN); err != nil {
+		return err
+	}
+	store, err := storefront.Open(ctx, cfg.StoreDSN)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	source, err := erp.Open(ctx, cfg.ERP)
+	if err != nil {
+		return err
+	}
+	defer source.Close()
+	publisher := queue.NewPublisher(cfg.AMQPURL, cfg.Topology())
+	defer publisher.Close()
+
+	tc, err := client.DialContext(ctx, client.Options{
+		HostPort:  cfg.TemporalAddress,
+		Namespace: cfg.TemporalNamespace,
+		Logger:    tlog.NewStructuredLogger(log),
+	})
+	if err != nil {
+		return fmt.Errorf("temporal: %w", err)
+	}
+	defer tc.Close()
+
+	// The ERP worker runs one poll activity at a time, and the task queue
+	// caps how many start per second across every worker process.
+	erpWorker := worker.New(tc, cfg.ERPTaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize: 1,
+		TaskQueueActivitiesPerSecond:       cfg.ERPQueriesPerSecond,
+		WorkerStopTimeout:                  30 * time.Second,
+	})
+	erpWorker.RegisterWorkflow(workflows.PollERP)
+	erpWorker.RegisterActivity(&activities.Poller{Source: source, Publisher: publisher})
+
+	applyWorker := worker.New(tc, cfg.ApplyTaskQueue, worker.Options{WorkerStopTimeout: 30 * time.Second})
+	applyWorker.RegisterWorkflow(workflows.ApplyChanges)
+	applyWorker.RegisterActivity(&activities.Applier{Store: store, DeadLetters: publisher})
+
+	if err := erpWorker.Start(); err != nil {
+		return fmt.Errorf("start erp worker: %w", err)
+	}
+	defer erpWorker.Stop()
+	if err := applyWorker.Start(); err != nil {
+		return fmt.Errorf("start apply worker: %w", err)
+	}
+	defer applyWorker.Stop()
+
+	pool := consumer.New(consumer.Config{
+		URL:       cfg.AMQPURL,
+		Topology:  cfg.Topology(),
+		Consumers: cfg.Consumers,
+		BatchSize: cfg.BatchSize,
+		BatchWait: cfg.BatchWait,
+		Logger:    log,
+	}, consumer.TemporalStarter{Client: tc, TaskQueue: cfg.ApplyTaskQueue})
+	log.Info("workers running")
+	pool.Run(ctx) // returns once ctx is done and every consumer has stopped
+	log.Info("consumers stopped; finishing running activities")
+	return nil
+}

@@ -1,0 +1,281 @@
+// Package workflows holds the two Temporal workflows of the pipeline:
+// PollERP, the long-running change detector, and ApplyChanges, one per batch
+// of changes taken off RabbitMQ.
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/invsync/invsync/activities"
+	"github.com/invsync/invsync/internal/inventory"
+)
+
+// Names an operator uses with the temporal CLI.
+const (
+	SignalPause       = "pause"
+	SignalResume      = "resume"
+	SignalPollNow     = "poll-now"
+	QueryStatus       = "status"
+	UpdateResetCursor = "reset-cursor"
+)
+
+// Poller states, as reported by the status query.
+const (
+	StatePolling   = "polling"
+	StateIdle      = "idle"
+	StateThrottled = "throttled"
+	StatePaused    = "paused"
+)
+
+// Defaults for PollInput fields left zero.
+const (
+	DefaultPollInterval = 30 * time.Second
+	DefaultPageSize     = 5000
+	DefaultPagesPerPoll = 20
+	DefaultSettleDelay  = 5 * time.Second
+	DefaultPollsPerRun  = 200
+	DefaultERPTaskQueue = "invsync-erp"
+)
+
+// PollWorkflowID is the fixed ID of the poller of a source: starting it twice
+// finds the running one.
+func PollWorkflowID(source string) string { return "invsync-poll-" + source }
+
+// PollInput configures the poller and carries its state across
+// continue-as-new.
+type PollInput struct {
+	Cursor       inventory.Cursor `json:"cursor"`
+	Paused       bool             `json:"paused"`
+	Interval     time.Duration    `json:"interval"`
+	PageSize     int              `json:"page_size"`
+	PagesPerPoll int              `json:"pages_per_poll"`
+	SettleDelay  time.Duration    `json:"settle_delay"`
+	// QueueHighWater holds reads back while the changes queue has this many
+	// ready messages; 0 disables it.
+	QueueHighWater int    `json:"queue_high_water"`
+	ERPTaskQueue   string `json:"erp_task_queue"`
+	// PollsPerRun bounds one run's history; the poller then continues as new.
+	PollsPerRun int       `json:"polls_per_run"`
+	Totals      PollTotal `json:"totals"`
+}
+
+// PollTotal counts work across runs.
+type PollTotal struct {
+	Polls int64 `json:"polls"`
+	Rows  int64 `json:"rows"`
+}
+
+func (in PollInput) withDefaults() PollInput {
+	if in.Interval <= 0 {
+		in.Interval = DefaultPollInterval
+	}
+	if in.PageSize <= 0 {
+		in.PageSize = DefaultPageSize
+	}
+	if in.PagesPerPoll <= 0 {
+		in.PagesPerPoll = DefaultPagesPerPoll
+	}
+	if in.SettleDelay < 0 {
+		in.SettleDelay = 0
+	}
+	if in.ERPTaskQueue == "" {
+		in.ERPTaskQueue = DefaultERPTaskQueue
+	}
+	if in.PollsPerRun <= 0 {
+		in.PollsPerRun = DefaultPollsPerRun
+	}
+	return in
+}
+
+// PollStatus answers the status query.
+type PollStatus struct {
+	State      string           `json:"state"`
+	Cursor     inventory.Cursor `json:"cursor"`
+	Totals     PollTotal        `json:"totals"`
+	LastPollAt time.Time        `json:"last_poll_at"`
+	LastRows   int              `json:"last_rows"`
+	ERPClock   time.Time        `json:"erp_clock"`
+	NextPollAt time.Time        `json:"next_poll_at,omitzero"`
+	LastError  string           `json:"last_error,omitempty"`
+}
+
+// ResetCursorRequest moves the cursor, e.g. back to re-read a period.
+type ResetCursorRequest struct {
+	Cursor inventory.Cursor `json:"cursor"`
+}
+
+// PollERP polls the ERP for changed rows, forever: read and publish what
+// changed since the cursor, then wait for the interval, a poll-now signal or a
+// cursor reset. The cursor lives only in this workflow's state.
+func PollERP(ctx workflow.Context, in PollInput) error {
+	p := &poller{in: in.withDefaults()}
+	if err := p.setup(ctx); err != nil {
+		return err
+	}
+	return p.run(ctx)
+}
+
+type poller struct {
+	in       PollInput
+	status   PollStatus
+	pollNow  bool
+	resets   int // bumped by each reset; a fetch started before a reset is discarded
+	pollsRun int
+}
+
+func (p *poller) setup(ctx workflow.Context) error {
+	p.status = PollStatus{State: StateIdle, Cursor: p.in.Cursor, Totals: p.in.Totals}
+	if p.in.Paused {
+		p.status.State = StatePaused
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (PollStatus, error) {
+		s := p.status
+		s.Cursor, s.Totals = p.in.Cursor, p.in.Totals
+		return s, nil
+	}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateResetCursor,
+		func(ctx workflow.Context, req ResetCursorRequest) (inventory.Cursor, error) {
+			prev := p.in.Cursor
+			p.in.Cursor = req.Cursor
+			p.resets++
+			workflow.GetLogger(ctx).Info("cursor reset", "from", prev.String(), "to", req.Cursor.String())
+			return prev, nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req ResetCursorRequest) error {
+			return validateCursor(req.Cursor, workflow.Now(ctx))
+		}},
+	); err != nil {
+		return err
+	}
+	for _, s := range p.signals() {
+		ch := workflow.GetSignalChannel(ctx, s.name)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			for ch.Receive(ctx, nil) {
+				s.apply()
+			}
+		})
+	}
+	return nil
+}
+
+type signal struct {
+	name  string
+	apply func()
+}
+
+// signals lists the signal handlers in a fixed order, as determinism needs.
+func (p *poller) signals() []signal {
+	return []signal{
+		{SignalPause, func() { p.in.Paused = true }},
+		{SignalResume, func() { p.in.Paused = false }},
+		{SignalPollNow, func() { p.pollNow = true }},
+	}
+}
+
+func validateCursor(c inventory.Cursor, now time.Time) error {
+	switch {
+	case c.LastModified.IsZero() && c.SKU != "":
+		return errors.New("a cursor with a sku needs a last_modified")
+	case c.LastModified.After(now):
+		return fmt.Errorf("cursor %s is in the future: the rows up to it would be skipped", c)
+	}
+	return nil
+}
+
+func (p *poller) run(ctx workflow.Context) error {
+	for {
+		if p.in.Paused {
+			p.status.State, p.status.NextPollAt = StatePaused, time.Time{}
+			if err := workflow.Await(ctx, func() bool { return !p.in.Paused }); err != nil {
+				return err
+			}
+		}
+		res, err := p.poll(ctx)
+		if err != nil && temporal.IsCanceledError(err) {
+			return err
+		}
+		p.pollsRun++
+		if p.pollsRun >= p.in.PollsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return p.continueAsNew(ctx)
+		}
+		if err == nil && res.More {
+			continue // a backlog remains: read on at once
+		}
+		p.status.State = StateIdle
+		if res.Throttled {
+			p.status.State = StateThrottled
+		}
+		p.status.NextPollAt = workflow.Now(ctx).Add(p.in.Interval)
+		resets := p.resets
+		if _, err := workflow.AwaitWithTimeout(ctx, p.in.Interval, func() bool {
+			return p.pollNow || p.in.Paused || p.resets != resets
+		}); err != nil {
+			return err
+		}
+	}
+}
+
+// poll runs one FetchAndPublish and moves the cursor to where it stopped,
+// unless the cursor was reset meanwhile.
+func (p *poller) poll(ctx workflow.Context) (activities.FetchResult, error) {
+	p.status.State, p.status.NextPollAt = StatePolling, time.Time{}
+	p.pollNow = false
+	resets := p.resets
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           p.in.ERPTaskQueue,
+		StartToCloseTimeout: 15 * time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+			// No attempt limit: an ERP outage delays the poller, never ends it.
+		},
+	})
+	var a *activities.Poller
+	var res activities.FetchResult
+	err := workflow.ExecuteActivity(actx, a.FetchAndPublish, activities.FetchInput{
+		Cursor:      p.in.Cursor,
+		PageSize:    p.in.PageSize,
+		MaxPages:    p.in.PagesPerPoll,
+		SettleDelay: p.in.SettleDelay,
+		HighWater:   p.in.QueueHighWater,
+	}).Get(ctx, &res)
+	p.in.Totals.Polls++
+	p.status.LastPollAt = workflow.Now(ctx)
+	if err != nil {
+		p.status.LastError = err.Error()
+		workflow.GetLogger(ctx).Error("poll failed", "error", err)
+		return res, err
+	}
+	p.status.LastError = ""
+	p.status.LastRows = res.Rows
+	p.status.ERPClock = res.ERPClock
+	p.in.Totals.Rows += int64(res.Rows)
+	if p.resets == resets {
+		p.in.Cursor = res.Cursor
+	}
+	return res, nil
+}
+
+func (p *poller) continueAsNew(ctx workflow.Context) error {
+	// Take in signals that arrived with this task so none is lost, and let
+	// running update handlers finish.
+	// (A pending poll-now needs nothing: a new run polls first.)
+	for _, s := range p.signals() {
+		for workflow.GetSignalChannel(ctx, s.name).ReceiveAsync(nil) {
+			s.apply()
+		}
+	}
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return err
+	}
+	return workflow.NewContinueAsNewError(ctx, PollERP, p.in)
+}
