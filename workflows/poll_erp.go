@@ -205,7 +205,7 @@ func (p *poller) run(ctx workflow.Context) error {
 		if p.pollsRun >= p.in.PollsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			return p.continueAsNew(ctx)
 		}
-		if err == nil && res.More {
+		if err == nil && res.More && !res.Throttled {
 			continue // a backlog remains: read on at once
 		}
 		p.status.State = StateIdle

@@ -124,7 +124,9 @@ func (p *Pool) consume(ctx context.Context, id int) error {
 	if err := ch.Qos(p.cfg.BatchSize, 0, false); err != nil {
 		return err
 	}
-	deliveries, err := ch.ConsumeWithContext(ctx, p.cfg.Topology.ChangesQueue(), fmt.Sprintf("invsync-%d", id), false, false, false, false, nil)
+	// Plain Consume: ConsumeWithContext cancels from a goroutine of its own,
+	// which races with the Close below and can hang it.
+	deliveries, err := ch.Consume(p.cfg.Topology.ChangesQueue(), fmt.Sprintf("invsync-%d", id), false, false, false, false, nil)
 	if err != nil {
 		return err
 	}

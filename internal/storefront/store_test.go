@@ -1,0 +1,115 @@
+package storefront
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/invsync/invsync/internal/inventory"
+	"github.com/invsync/invsync/internal/testenv"
+)
+
+var t0 = time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+
+func openStore(t *testing.T) (*Store, string) {
+	t.Helper()
+	ctx := context.Background()
+	dsn := testenv.Database(t, "invsync_store")
+	require.NoError(t, Migrate(ctx, dsn))
+	require.NoError(t, Migrate(ctx, dsn), "migrating twice is a no-op")
+	s, err := Open(ctx, dsn)
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	return s, dsn
+}
+
+type row struct {
+	Quantity, PriceCents int64
+	ERPModified          time.Time
+	SyncedAt             time.Time
+}
+
+func get(t *testing.T, s *Store, sku string) row {
+	t.Helper()
+	var r row
+	err := s.pool.QueryRow(context.Background(),
+		`SELECT quantity, price_cents, erp_modified, synced_at FROM inventory WHERE sku = $1`, sku).
+		Scan(&r.Quantity, &r.PriceCents, &r.ERPModified, &r.SyncedAt)
+	if err == pgx.ErrNoRows {
+		t.Fatalf("no row for %s", sku)
+	}
+	require.NoError(t, err)
+	r.ERPModified = r.ERPModified.UTC()
+	return r
+}
+
+func item(sku string, qty int64, modSec, obsSec int) inventory.Item {
+	return inventory.Item{SKU: sku, Quantity: qty, PriceCents: qty * 100,
+		LastModified: t0.Add(time.Duration(modSec) * time.Second), ObservedAt: t0.Add(time.Duration(obsSec) * time.Second)}
+}
+
+func TestUpsertIsGuardedByERPVersion(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+
+	res, err := s.Upsert(ctx, []inventory.Item{item("A", 5, 10, 20), item("B", 1, 10, 20)})
+	require.NoError(t, err)
+	require.Equal(t, UpsertResult{Applied: 2}, res)
+	first := get(t, s, "A")
+
+	tests := []struct {
+		name    string
+		in      inventory.Item
+		applied int
+		wantQty int64
+	}{
+		{"repeat of the same version is a no-op", item("A", 5, 10, 20), 0, 5},
+		{"re-read of the same version later is a no-op", item("A", 5, 10, 90), 0, 5},
+		{"older version is ignored", item("A", 3, 9, 95), 0, 5},
+		{"same time, different content, earlier read is ignored", item("A", 4, 10, 15), 0, 5},
+		{"same time, different content, later read wins", item("A", 6, 10, 30), 1, 6},
+		{"newer version wins", item("A", 7, 11, 31), 1, 7},
+		{"newer version with the same content is taken", item("A", 7, 12, 32), 1, 7},
+		{"an older version arriving late is ignored", item("A", 1, 11, 99), 0, 7},
+	}
+	for _, tt := range tests {
+		before := get(t, s, "A")
+		res, err := s.Upsert(ctx, []inventory.Item{tt.in})
+		require.NoError(t, err, tt.name)
+		require.Equal(t, tt.applied, res.Applied, tt.name)
+		require.Equal(t, 1-tt.applied, res.Stale, tt.name)
+		after := get(t, s, "A")
+		require.Equal(t, tt.wantQty, after.Quantity, tt.name)
+		if tt.applied == 0 {
+			require.Equal(t, before, after, "%s: a no-op writes nothing, synced_at included", tt.name)
+		} else {
+			require.True(t, after.SyncedAt.After(first.SyncedAt), tt.name)
+		}
+	}
+	require.Equal(t, int64(1), get(t, s, "B").Quantity)
+}
+
+func TestUpsertDeduplicatesABatch(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	// One statement may not touch a row twice (SQLSTATE 21000): the newest
+	// version of each SKU in the batch is the one written.
+	res, err := s.Upsert(ctx, []inventory.Item{
+		item("A", 1, 10, 50), item("A", 3, 30, 50), item("A", 2, 20, 50), item("B", 9, 5, 50), item("A", 3, 30, 50),
+	})
+	require.NoError(t, err)
+	require.Equal(t, UpsertResult{Applied: 2, Stale: 3}, res)
+	require.Equal(t, int64(3), get(t, s, "A").Quantity)
+	require.Equal(t, t0.Add(30*time.Second), get(t, s, "A").ERPModified)
+}
+
+func TestUpsertReportsDataErrors(t *testing.T) {
+	s, _ := openStore(t)
+	_, err := s.Upsert(context.Background(), []inventory.Item{{SKU: "NEG", Quantity: -1, LastModified: t0, ObservedAt: t0}})
+	require.Error(t, err)
+	require.True(t, IsDataError(err), "a check violation is a data error: %v", err)
+	require.False(t, IsDataError(context.DeadlineExceeded))
+}

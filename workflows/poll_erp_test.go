@@ -1,0 +1,211 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/invsync/invsync/activities"
+	"github.com/invsync/invsync/internal/inventory"
+)
+
+var t0 = time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+
+func cursorAt(sec int, sku string) inventory.Cursor {
+	return inventory.Cursor{LastModified: t0.Add(time.Duration(sec) * time.Second), SKU: sku}
+}
+
+// fetchCall records one FetchAndPublish call as the workflow made it.
+type fetchCall struct {
+	in activities.FetchInput
+	at time.Time
+}
+
+// pollEnv runs PollERP against a scripted FetchAndPublish: the i-th call
+// returns script[i] (the last entry repeats).
+type pollEnv struct {
+	*testsuite.TestWorkflowEnvironment
+	calls []fetchCall
+}
+
+func newPollEnv(t *testing.T, script ...activities.FetchResult) *pollEnv {
+	var s testsuite.WorkflowTestSuite
+	e := &pollEnv{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment()}
+	e.SetStartTime(t0)
+	var a *activities.Poller
+	e.RegisterActivity(a)
+	e.OnActivity(a.FetchAndPublish, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.FetchInput) (activities.FetchResult, error) {
+			e.calls = append(e.calls, fetchCall{in: in, at: e.Now().UTC()})
+			r := script[min(len(e.calls), len(script))-1]
+			return r, nil
+		})
+	return e
+}
+
+// continuedAs returns the input the workflow continued as new with.
+func continuedAs(t *testing.T, err error) PollInput {
+	t.Helper()
+	var can *workflow.ContinueAsNewError
+	require.True(t, errors.As(err, &can), "want continue-as-new, got %v", err)
+	var in PollInput
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
+	return in
+}
+
+func TestPollERPAdvancesCursorAndContinuesAsNewWithIt(t *testing.T) {
+	e := newPollEnv(t,
+		activities.FetchResult{Cursor: cursorAt(1, "A"), Rows: 10},
+		activities.FetchResult{Cursor: cursorAt(2, "B"), Rows: 5},
+		activities.FetchResult{Cursor: cursorAt(3, "C"), Rows: 1},
+	)
+	e.ExecuteWorkflow(PollERP, PollInput{Cursor: cursorAt(0, "0"), PollsPerRun: 3, Totals: PollTotal{Polls: 7, Rows: 100}})
+
+	require.True(t, e.IsWorkflowCompleted())
+	require.Len(t, e.calls, 3)
+	require.Equal(t, cursorAt(0, "0"), e.calls[0].in.Cursor)
+	require.Equal(t, cursorAt(1, "A"), e.calls[1].in.Cursor)
+	require.Equal(t, cursorAt(2, "B"), e.calls[2].in.Cursor)
+	require.Equal(t, DefaultPageSize, e.calls[0].in.PageSize)
+	require.Equal(t, DefaultPollInterval, e.calls[1].at.Sub(e.calls[0].at), "an idle poller waits the interval")
+
+	next := continuedAs(t, e.GetWorkflowError())
+	require.Equal(t, cursorAt(3, "C"), next.Cursor)
+	require.Equal(t, PollTotal{Polls: 10, Rows: 116}, next.Totals)
+	require.Equal(t, DefaultPollInterval, next.Interval, "settings carry over")
+}
+
+func TestPollERPReadsABacklogWithoutWaiting(t *testing.T) {
+	e := newPollEnv(t,
+		activities.FetchResult{Cursor: cursorAt(1, "A"), Rows: 100, More: true},
+		activities.FetchResult{Cursor: cursorAt(2, "B"), Rows: 100, More: true},
+		activities.FetchResult{Cursor: cursorAt(3, "C"), Rows: 3},
+	)
+	timers := 0
+	e.SetOnTimerScheduledListener(func(string, time.Duration) { timers++ })
+	e.ExecuteWorkflow(PollERP, PollInput{PollsPerRun: 4, Interval: time.Minute})
+
+	require.Len(t, e.calls, 4)
+	require.Equal(t, e.calls[0].at, e.calls[2].at, "backlog pages are read back to back")
+	require.Equal(t, time.Minute, e.calls[3].at.Sub(e.calls[2].at), "then the poller waits the interval")
+	require.Equal(t, cursorAt(3, "C"), e.calls[3].in.Cursor)
+	require.Equal(t, 1, timers)
+}
+
+func TestPollERPHoldsBackWhenThrottled(t *testing.T) {
+	e := newPollEnv(t,
+		activities.FetchResult{Cursor: cursorAt(1, "A"), Rows: 100, More: true, Throttled: true},
+		activities.FetchResult{Cursor: cursorAt(2, "B"), Rows: 1},
+	)
+	e.RegisterDelayedCallback(func() {
+		s := queryStatus(t, e.TestWorkflowEnvironment)
+		require.Equal(t, StateThrottled, s.State)
+	}, time.Second)
+	e.ExecuteWorkflow(PollERP, PollInput{PollsPerRun: 2})
+	require.Len(t, e.calls, 2)
+	require.Equal(t, DefaultPollInterval, e.calls[1].at.Sub(e.calls[0].at))
+}
+
+func queryStatus(t *testing.T, e *testsuite.TestWorkflowEnvironment) PollStatus {
+	t.Helper()
+	v, err := e.QueryWorkflow(QueryStatus)
+	require.NoError(t, err)
+	var s PollStatus
+	require.NoError(t, v.Get(&s))
+	return s
+}
+
+func TestPollERPPauseResumeAndPollNow(t *testing.T) {
+	e := newPollEnv(t, activities.FetchResult{Cursor: cursorAt(1, "A"), Rows: 1})
+	e.RegisterDelayedCallback(func() { e.SignalWorkflow(SignalPause, nil) }, 10*time.Second)
+	e.RegisterDelayedCallback(func() {
+		s := queryStatus(t, e.TestWorkflowEnvironment)
+		require.Equal(t, StatePaused, s.State)
+		require.Len(t, e.calls, 1, "a paused poller does not poll")
+		e.SignalWorkflow(SignalPollNow, nil) // ignored while paused
+	}, 10*time.Minute)
+	e.RegisterDelayedCallback(func() {
+		require.Len(t, e.calls, 1)
+		e.SignalWorkflow(SignalResume, nil)
+	}, 20*time.Minute)
+	e.RegisterDelayedCallback(func() {
+		s := queryStatus(t, e.TestWorkflowEnvironment)
+		require.Equal(t, StateIdle, s.State)
+		require.Equal(t, cursorAt(1, "A"), s.Cursor)
+		require.Equal(t, int64(2), s.Totals.Polls)
+		e.SignalWorkflow(SignalPollNow, nil)
+	}, 20*time.Minute+5*time.Second)
+	e.ExecuteWorkflow(PollERP, PollInput{PollsPerRun: 3})
+
+	require.Len(t, e.calls, 3)
+	require.Equal(t, t0, e.calls[0].at)
+	require.Equal(t, t0.Add(20*time.Minute), e.calls[1].at, "resume polls at once")
+	require.Equal(t, t0.Add(20*time.Minute+5*time.Second), e.calls[2].at, "poll-now cuts the wait short")
+	continuedAs(t, e.GetWorkflowError())
+}
+
+func TestPollERPPausedStateSurvivesContinueAsNew(t *testing.T) {
+	e := newPollEnv(t, activities.FetchResult{Cursor: cursorAt(1, "A")})
+	e.RegisterDelayedCallback(func() { e.SignalWorkflow(SignalPause, nil) }, 0)
+	e.ExecuteWorkflow(PollERP, PollInput{PollsPerRun: 1})
+	require.True(t, continuedAs(t, e.GetWorkflowError()).Paused)
+}
+
+func TestPollERPResetCursor(t *testing.T) {
+	e := newPollEnv(t, activities.FetchResult{Cursor: cursorAt(50, "Z"), Rows: 1})
+	type outcome struct {
+		prev inventory.Cursor
+		err  error
+	}
+	results := map[string]*outcome{}
+	update := func(name string, c inventory.Cursor) {
+		o := &outcome{}
+		results[name] = o
+		e.UpdateWorkflow(UpdateResetCursor, name, &testsuite.TestUpdateCallback{
+			OnAccept:   func() {},
+			OnReject:   func(err error) { o.err = err },
+			OnComplete: func(v any, err error) { o.err = err; o.prev, _ = v.(inventory.Cursor) },
+		}, ResetCursorRequest{Cursor: c})
+	}
+	e.RegisterDelayedCallback(func() {
+		update("future", inventory.Cursor{LastModified: t0.Add(24 * time.Hour)})
+		update("sku-only", inventory.Cursor{SKU: "A"})
+		update("ok", cursorAt(-3600, "M"))
+	}, 10*time.Second)
+	e.ExecuteWorkflow(PollERP, PollInput{PollsPerRun: 2})
+
+	require.ErrorContains(t, results["future"].err, "in the future")
+	require.ErrorContains(t, results["sku-only"].err, "needs a last_modified")
+	require.NoError(t, results["ok"].err)
+	require.Equal(t, cursorAt(50, "Z"), results["ok"].prev, "the update returns the cursor it replaced")
+	require.Len(t, e.calls, 2)
+	require.Equal(t, cursorAt(-3600, "M"), e.calls[1].in.Cursor, "the next poll reads from the reset cursor")
+	require.Equal(t, t0.Add(10*time.Second), e.calls[1].at, "a reset polls at once")
+}
+
+func TestPollERPKeepsPollingAfterAFailedPoll(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	e := s.NewTestWorkflowEnvironment()
+	var a *activities.Poller
+	e.RegisterActivity(a)
+	calls := 0
+	e.OnActivity(a.FetchAndPublish, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.FetchInput) (activities.FetchResult, error) {
+			calls++
+			if calls == 1 {
+				return activities.FetchResult{}, temporal.NewNonRetryableApplicationError("view missing", "Config", nil)
+			}
+			return activities.FetchResult{Cursor: cursorAt(1, "A")}, nil
+		})
+	e.ExecuteWorkflow(PollERP, PollInput{PollsPerRun: 2})
+	require.Equal(t, 2, calls)
+	require.Equal(t, cursorAt(1, "A"), continuedAs(t, e.GetWorkflowError()).Cursor)
+}
