@@ -155,4 +155,3 @@ func Drain(t testing.TB, queueName string, n int, timeout time.Duration) []amqp.
 	}
 	return out
 }
-

@@ -1,0 +1,201 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/invsync/invsync/internal/queue"
+	"github.com/invsync/invsync/internal/testenv"
+	"github.com/invsync/invsync/workflows"
+)
+
+// pipeline is one invsync deployment of its own: ERP and storefront
+// databases, RabbitMQ names, task queues and source name, so tests can share
+// the servers.
+type pipeline struct {
+	t        *testing.T
+	erpDSN   string
+	storeDSN string
+	topo     queue.Topology
+	source   string
+	env      []string
+	worker   *exec.Cmd
+	logs     *bytes.Buffer
+}
+
+func newPipeline(t *testing.T, skus int, extraEnv ...string) *pipeline {
+	p := &pipeline{
+		t:        t,
+		erpDSN:   testenv.Database(t, "invsync_erp"),
+		storeDSN: testenv.Database(t, "invsync_store"),
+		topo:     testenv.Topology(t),
+		source:   strings.ReplaceAll(testenv.Name("src"), "_", "-"),
+	}
+	p.env = append(os.Environ(),
+		"INVSYNC_TEMPORAL_ADDRESS="+temporal.FrontendHostPort(),
+		"INVSYNC_ERP_DSN="+p.erpDSN,
+		"INVSYNC_STORE_DSN="+p.storeDSN,
+		"INVSYNC_AMQP_URL="+testenv.AMQPURL(),
+		"INVSYNC_QUEUE_PREFIX="+p.topo.Prefix,
+		"INVSYNC_SOURCE="+p.source,
+		"INVSYNC_ERP_TASK_QUEUE="+p.source+"-erp",
+		"INVSYNC_APPLY_TASK_QUEUE="+p.source+"-apply",
+		"INVSYNC_POLL_INTERVAL=1s",
+		"INVSYNC_SETTLE_DELAY=200ms",
+		"INVSYNC_ERP_POLLS_PER_SECOND=10",
+	)
+	p.env = append(p.env, extraEnv...)
+	out := p.run("demoerp", "setup", "-skus", fmt.Sprint(skus))
+	require.Contains(t, out, fmt.Sprintf("demo ERP ready: %d SKUs", skus))
+	return p
+}
+
+// run runs one of the built binaries to completion and returns its output.
+func (p *pipeline) run(name string, args ...string) string {
+	p.t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	cmd.Env = p.env
+	out, err := cmd.CombinedOutput()
+	require.NoError(p.t, err, "%s %v: %s", name, args, out)
+	return string(out)
+}
+
+// startWorker starts the worker binary; it is stopped with SIGTERM when the
+// test ends.
+func (p *pipeline) startWorker() {
+	p.t.Helper()
+	p.logs = new(bytes.Buffer)
+	p.worker = exec.Command(filepath.Join(binDir, "workers"))
+	p.worker.Env = p.env
+	p.worker.Stdout, p.worker.Stderr = p.logs, p.logs
+	require.NoError(p.t, p.worker.Start())
+	p.t.Cleanup(func() {
+		if p.worker.ProcessState == nil {
+			_ = p.worker.Process.Kill()
+			_ = p.worker.Wait()
+		}
+		if p.t.Failed() {
+			p.t.Logf("worker log:\n%s", p.logs)
+		}
+	})
+}
+
+// stopWorker sends SIGTERM and requires a clean exit.
+func (p *pipeline) stopWorker(within time.Duration) {
+	p.t.Helper()
+	require.NoError(p.t, p.worker.Process.Signal(syscall.SIGTERM))
+	done := make(chan error, 1)
+	go func() { done <- p.worker.Wait() }()
+	select {
+	case err := <-done:
+		require.NoError(p.t, err, "worker exit")
+	case <-time.After(within):
+		p.t.Fatalf("worker did not stop within %s of SIGTERM", within)
+	}
+}
+
+func (p *pipeline) pollerID() string { return workflows.PollWorkflowID(p.source) }
+
+// erpRow is what the storefront must show for a valid ERP row.
+type erpRow struct {
+	Quantity, PriceCents int64
+	Modified             time.Time
+}
+
+// diff compares every valid ERP row with the storefront, column by column.
+// It returns the number of rows that differ and an example.
+func (p *pipeline) diff(ctx context.Context, skip map[string]bool) (int, string) {
+	p.t.Helper()
+	want := p.load(ctx, p.erpDSN, `
+		SELECT sku, quantity, (price * 100)::bigint, last_modified FROM erp_items
+		WHERE quantity >= 0 AND price >= 0 AND sku <> '' AND length(sku) <= 64`)
+	got := p.load(ctx, p.storeDSN, `SELECT sku, quantity, price_cents, erp_modified FROM inventory`)
+	bad, example := 0, ""
+	for sku, w := range want {
+		if skip[sku] {
+			continue
+		}
+		if g, ok := got[sku]; !ok || g != w {
+			bad++
+			example = fmt.Sprintf("%s: erp %+v, storefront %+v (present %v)", sku, w, g, ok)
+		}
+	}
+	for sku := range got {
+		if _, ok := want[sku]; !ok && !skip[sku] {
+			bad++
+			example = fmt.Sprintf("%s is in the storefront only", sku)
+		}
+	}
+	return bad, example
+}
+
+func (p *pipeline) load(ctx context.Context, dsn, query string) map[string]erpRow {
+	p.t.Helper()
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(p.t, err)
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, query)
+	if err != nil && strings.Contains(err.Error(), "does not exist") {
+		return map[string]erpRow{} // storefront not migrated yet
+	}
+	require.NoError(p.t, err)
+	out := map[string]erpRow{}
+	for rows.Next() {
+		var sku string
+		var r erpRow
+		require.NoError(p.t, rows.Scan(&sku, &r.Quantity, &r.PriceCents, &r.Modified))
+		r.Modified = r.Modified.UTC()
+		out[sku] = r
+	}
+	require.NoError(p.t, rows.Err())
+	return out
+}
+
+// waitConverged waits until the storefront matches the ERP.
+func (p *pipeline) waitConverged(ctx context.Context, timeout time.Duration, skip map[string]bool) time.Duration {
+	p.t.Helper()
+	start := time.Now()
+	var bad int
+	var example string
+	for time.Since(start) < timeout {
+		if bad, example = p.diff(ctx, skip); bad == 0 {
+			return time.Since(start)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	p.t.Fatalf("storefront did not converge within %s: %d rows differ, e.g. %s", timeout, bad, example)
+	return 0
+}
+
+// deadLetters drains the DLQ: reason code by SKU.
+func (p *pipeline) deadLetters(n int, timeout time.Duration) (map[string]string, []string) {
+	p.t.Helper()
+	got := testenv.Drain(p.t, p.topo.DeadLetterQueue(), n, timeout)
+	got = append(got, testenv.Drain(p.t, p.topo.DeadLetterQueue(), 1, time.Second)...)
+	codes := map[string]string{}
+	var batches []string
+	for _, d := range got {
+		var c struct {
+			SKU string `json:"sku"`
+		}
+		require.NoError(p.t, json.Unmarshal(d.Body, &c), "dead letter body %s", d.Body)
+		_, dup := codes[c.SKU]
+		require.False(p.t, dup, "SKU %q dead-lettered twice", c.SKU)
+		codes[c.SKU] = fmt.Sprint(d.Headers[queue.HeaderReasonCode])
+		require.NotEmpty(p.t, d.Headers[queue.HeaderReason], "dead letter without a reason")
+		batches = append(batches, fmt.Sprint(d.Headers[queue.HeaderBatch]))
+	}
+	return codes, batches
+}
