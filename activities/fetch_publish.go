@@ -51,6 +51,10 @@ type FetchResult struct {
 	More bool `json:"more"`
 	// Throttled is true when the changes queue was at its high-water mark.
 	Throttled bool `json:"throttled"`
+	// Settling is true when rows newer than the settle bound were seen: the
+	// poller should look again once they have settled, not a whole interval
+	// later.
+	Settling bool `json:"settling"`
 	// ERPClock is the ERP's time when the read began.
 	ERPClock time.Time `json:"erp_clock"`
 }
@@ -84,9 +88,18 @@ func (p *Poller) FetchAndPublish(ctx context.Context, in FetchInput) (FetchResul
 				return res, nil
 			}
 		}
-		page, err := p.Source.Page(ctx, res.Cursor, upTo, in.PageSize, clock)
+		// Read up to the ERP clock and cut at the settle bound here, so that
+		// rows still settling are noticed without a query of their own.
+		page, err := p.Source.Page(ctx, res.Cursor, clock, in.PageSize, clock)
 		if err != nil {
 			return res, err
+		}
+		full := len(page) == in.PageSize
+		for i, c := range page {
+			if c.LastModified.After(upTo) {
+				page, res.Settling, full = page[:i], true, false
+				break
+			}
 		}
 		if len(page) == 0 {
 			return res, nil
@@ -98,7 +111,7 @@ func (p *Poller) FetchAndPublish(ctx context.Context, in FetchInput) (FetchResul
 		res.Rows += len(page)
 		res.Pages++
 		activity.RecordHeartbeat(ctx, res)
-		if len(page) < in.PageSize {
+		if !full {
 			return res, nil
 		}
 	}

@@ -82,10 +82,10 @@ ensure_rabbitmq() {
 # GOPATH/bin and sets TEMPORAL_CLI to it.
 ensure_temporal_cli() {
 	TEMPORAL_CLI="$(go env GOPATH)/bin/temporal"
-	if [ ! -x "$TEMPORAL_CLI" ] || ! "$TEMPORAL_CLI" --version 2>/dev/null | grep -q "$TEMPORAL_CLI_VERSION"; then
+	if [ ! -x "$TEMPORAL_CLI" ] || ! go version -m "$TEMPORAL_CLI" 2>/dev/null | grep -q "github.com/temporalio/cli[[:space:]]*v$TEMPORAL_CLI_VERSION"; then
 		say "building the temporal CLI v$TEMPORAL_CLI_VERSION (about 3 minutes, once)"
 		GOFLAGS= go install "github.com/temporalio/cli/cmd/temporal@v$TEMPORAL_CLI_VERSION"
 	fi
 	export TEMPORAL_CLI
-	say "temporal CLI: $TEMPORAL_CLI ($("$TEMPORAL_CLI" --version | head -1))"
+	say "temporal CLI v$TEMPORAL_CLI_VERSION is at $TEMPORAL_CLI"
 }

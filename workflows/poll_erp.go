@@ -212,9 +212,13 @@ func (p *poller) run(ctx workflow.Context) error {
 		if res.Throttled {
 			p.status.State = StateThrottled
 		}
-		p.status.NextPollAt = workflow.Now(ctx).Add(p.in.Interval)
+		wait := p.in.Interval
+		if res.Settling && err == nil {
+			wait = min(wait, max(p.in.SettleDelay, time.Second))
+		}
+		p.status.NextPollAt = workflow.Now(ctx).Add(wait)
 		resets := p.resets
-		if _, err := workflow.AwaitWithTimeout(ctx, p.in.Interval, func() bool {
+		if _, err := workflow.AwaitWithTimeout(ctx, wait, func() bool {
 			return p.pollNow || p.in.Paused || p.resets != resets
 		}); err != nil {
 			return err

@@ -209,3 +209,14 @@ func TestPollERPKeepsPollingAfterAFailedPoll(t *testing.T) {
 	require.Equal(t, 2, calls)
 	require.Equal(t, cursorAt(1, "A"), continuedAs(t, e.GetWorkflowError()).Cursor)
 }
+
+func TestPollERPLooksAgainOnceSettlingRowsSettle(t *testing.T) {
+	e := newPollEnv(t,
+		activities.FetchResult{Cursor: cursorAt(1, "A"), Rows: 1, Settling: true},
+		activities.FetchResult{Cursor: cursorAt(2, "B"), Rows: 1},
+	)
+	e.ExecuteWorkflow(PollERP, PollInput{PollsPerRun: 3, SettleDelay: 5 * time.Second})
+	require.Len(t, e.calls, 3)
+	require.Equal(t, 5*time.Second, e.calls[1].at.Sub(e.calls[0].at), "settling rows are read after the settle delay")
+	require.Equal(t, DefaultPollInterval, e.calls[2].at.Sub(e.calls[1].at))
+}

@@ -51,8 +51,8 @@ func Setup(ctx context.Context, db *pgxpool.Pool, n int) (int, error) {
 	tag, err := db.Exec(ctx, `
 		INSERT INTO erp_items (sku, quantity, price)
 		SELECT 'SKU-' || lpad(g::text, 7, '0'),
-		       (g * 7919) % 500,
-		       ((g * 104729) % 100000) / 100.0 + 0.99
+		       (g::bigint * 7919) % 500,
+		       ((g::bigint * 104729) % 100000) / 100.0 + 0.99
 		FROM generate_series(1, $1::int) g`, n)
 	if err != nil {
 		return 0, fmt.Errorf("demo erp seed: %w", err)
