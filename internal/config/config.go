@@ -128,11 +128,11 @@ func register(fs *flag.FlagSet, getenv func(string) string, c *Config) *registra
 	r.int(&c.BatchSize, "batch-size", "INVSYNC_BATCH_SIZE", 500, "most changes per ApplyChanges workflow (also the prefetch)")
 	r.duration(&c.BatchWait, "batch-wait", "INVSYNC_BATCH_WAIT", 200*time.Millisecond, "how long a partial batch waits for more changes")
 
-	r.duration(&c.PollInterval, "poll-interval", "INVSYNC_POLL_INTERVAL", workflows.DefaultPollInterval, "pause between polls when no backlog remains")
-	r.int(&c.PageSize, "page-size", "INVSYNC_PAGE_SIZE", workflows.DefaultPageSize, "rows per ERP query")
-	r.int(&c.PagesPerPoll, "pages-per-poll", "INVSYNC_PAGES_PER_POLL", workflows.DefaultPagesPerPoll, "most pages one poll activity reads")
-	r.duration(&c.SettleDelay, "settle-delay", "INVSYNC_SETTLE_DELAY", workflows.DefaultSettleDelay, "rows newer than the ERP clock minus this wait for a later poll")
-	r.int(&c.QueueHighWater, "queue-high-water", "INVSYNC_QUEUE_HIGH_WATER", 200000, "ready changes at which the poller holds back (0: never)")
+	r.duration(&c.PollInterval, "poll-interval", "INVSYNC_POLL_INTERVAL", workflows.DefaultPollInterval, "poller, set by the starter: pause between polls when no backlog remains")
+	r.int(&c.PageSize, "page-size", "INVSYNC_PAGE_SIZE", workflows.DefaultPageSize, "poller, set by the starter: rows per ERP query")
+	r.int(&c.PagesPerPoll, "pages-per-poll", "INVSYNC_PAGES_PER_POLL", workflows.DefaultPagesPerPoll, "poller, set by the starter: most pages one poll activity reads")
+	r.duration(&c.SettleDelay, "settle-delay", "INVSYNC_SETTLE_DELAY", workflows.DefaultSettleDelay, "poller, set by the starter: rows newer than the ERP clock minus this wait for a later poll")
+	r.int(&c.QueueHighWater, "queue-high-water", "INVSYNC_QUEUE_HIGH_WATER", 200000, "poller, set by the starter: ready changes at which it holds back (0: never)")
 
 	r.str(&c.LogLevel, "log-level", "INVSYNC_LOG_LEVEL", "info", "debug, info, warn or error")
 	return r
