@@ -4,6 +4,7 @@ package activities
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -70,6 +71,11 @@ func (p *Poller) FetchAndPublish(ctx context.Context, in FetchInput) (FetchResul
 			res.Cursor, res.Rows, res.Pages = last.Cursor, last.Rows, last.Pages
 		}
 	}
+	// Heartbeat on a ticker as well as after each page, so a slow ERP query
+	// does not look like a dead worker, while a dead worker is noticed within
+	// the heartbeat timeout. The details are always the last confirmed state.
+	hb := startHeartbeat(ctx, res)
+	defer hb.stop()
 	clock, err := p.Source.Clock(ctx)
 	if err != nil {
 		return res, err
@@ -110,11 +116,56 @@ func (p *Poller) FetchAndPublish(ctx context.Context, in FetchInput) (FetchResul
 		res.Cursor = inventory.CursorOf(page[len(page)-1])
 		res.Rows += len(page)
 		res.Pages++
-		activity.RecordHeartbeat(ctx, res)
+		hb.record(res)
 		if !full {
 			return res, nil
 		}
 	}
 	res.More = true
 	return res, nil
+}
+
+// heartbeat records the latest confirmed result now and then every
+// heartbeatEvery until stopped.
+type heartbeat struct {
+	ctx    context.Context
+	mu     sync.Mutex
+	last   FetchResult
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+const heartbeatEvery = 3 * time.Second
+
+func startHeartbeat(ctx context.Context, first FetchResult) *heartbeat {
+	tctx, cancel := context.WithCancel(ctx)
+	h := &heartbeat{ctx: ctx, last: first, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(h.done)
+		t := time.NewTicker(heartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-tctx.Done():
+				return
+			case <-t.C:
+				h.mu.Lock()
+				activity.RecordHeartbeat(ctx, h.last)
+				h.mu.Unlock()
+			}
+		}
+	}()
+	return h
+}
+
+func (h *heartbeat) record(r FetchResult) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.last = r
+	activity.RecordHeartbeat(h.ctx, r)
+}
+
+func (h *heartbeat) stop() {
+	h.cancel()
+	<-h.done
 }

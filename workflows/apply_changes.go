@@ -54,7 +54,9 @@ func ApplyWorkflowID(bodies [][]byte) string {
 // retried without limit: a storefront outage delays a batch, never drops it.
 func ApplyChanges(ctx workflow.Context, in ApplyInput) (ApplyResult, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute,
+		// A batch upsert takes milliseconds; a worker that died holding one
+		// is retried elsewhere after this.
+		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    time.Second,
 			BackoffCoefficient: 2,

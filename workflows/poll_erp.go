@@ -235,7 +235,10 @@ func (p *poller) poll(ctx workflow.Context) (activities.FetchResult, error) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           p.in.ERPTaskQueue,
 		StartToCloseTimeout: 15 * time.Minute,
-		HeartbeatTimeout:    time.Minute,
+		// The activity heartbeats every few seconds: a worker that died
+		// mid-poll is noticed quickly and the retry resumes at the last
+		// confirmed page.
+		HeartbeatTimeout: 15 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    time.Second,
 			BackoffCoefficient: 2,
