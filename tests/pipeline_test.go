@@ -25,7 +25,7 @@ import (
 // databases, RabbitMQ names, task queues and source name, so tests can share
 // the servers.
 type pipeline struct {
-	t        *testing.T
+	t        testing.TB
 	erpDSN   string
 	storeDSN string
 	topo     queue.Topology
@@ -35,7 +35,7 @@ type pipeline struct {
 	logs     *bytes.Buffer
 }
 
-func newPipeline(t *testing.T, skus int, extraEnv ...string) *pipeline {
+func newPipeline(t testing.TB, skus int, extraEnv ...string) *pipeline {
 	p := &pipeline{
 		t:        t,
 		erpDSN:   testenv.Database(t, "invsync_erp"),

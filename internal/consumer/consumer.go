@@ -108,7 +108,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 var errClosed = errors.New("delivery channel closed")
 
 func (p *Pool) consume(ctx context.Context, id int) error {
-	conn, err := queue.Dial(p.cfg.URL)
+	conn, err := queue.Dial(p.cfg.URL, fmt.Sprintf("%s-consumer-%d", p.cfg.Topology.Prefix, id))
 	if err != nil {
 		return err
 	}

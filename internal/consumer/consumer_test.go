@@ -3,6 +3,9 @@ package consumer_test
 import (
 	"context"
 	"errors"
+	"os/exec"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -114,4 +117,61 @@ func TestPoolHandsBackUnstartedBatchesOnShutdown(t *testing.T) {
 	got := testenv.Drain(t, topo.ChangesQueue(), 1, 5*time.Second)
 	require.Len(t, got, 1, "the change is back in the queue, not lost")
 	require.True(t, got[0].Redelivered)
+}
+
+// connections lists the broker's connections whose name starts with prefix.
+func connections(t *testing.T, prefix string) []string {
+	t.Helper()
+	out, err := exec.Command("rabbitmqctl", "-q", "list_connections", "pid", "client_properties").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	var pids []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if pid, props, ok := strings.Cut(line, "\t"); ok && strings.Contains(props, `"`+prefix) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func TestPoolReconnectsWhenTheBrokerDropsIt(t *testing.T) {
+	topo := testenv.Topology(t)
+	pub := queue.NewPublisher(testenv.AMQPURL(), topo)
+	defer pub.Close()
+	ctx := context.Background()
+	at := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+	publish := func(from, n int) {
+		var cs []inventory.Change
+		for i := from; i < from+n; i++ {
+			q, p := int64(i), "1.00"
+			cs = append(cs, inventory.Change{SKU: time.Duration(i).String(), Quantity: &q, Price: &p, LastModified: at, ObservedAt: at})
+		}
+		require.NoError(t, pub.PublishChanges(ctx, cs))
+	}
+	rec := &recorder{}
+	pool := consumer.New(consumer.Config{URL: testenv.AMQPURL(), Topology: topo, Consumers: 2, BatchSize: 10, BatchWait: 10 * time.Millisecond}, rec)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { pool.Run(runCtx); close(done) }()
+	defer func() { stop(); <-done }()
+
+	publish(0, 50)
+	require.Eventually(t, func() bool { c, _ := rec.rows(); return c == 50 }, 20*time.Second, 20*time.Millisecond)
+	// The broker drops both consumers' connections, as a restart or a
+	// network cut would.
+	var pids []string
+	require.Eventually(t, func() bool {
+		pids = connections(t, topo.Prefix+"-consumer-")
+		return len(pids) == 2
+	}, 10*time.Second, 100*time.Millisecond)
+	for _, pid := range pids {
+		out, err := exec.Command("rabbitmqctl", "-q", "close_connection", pid, "test: connection dropped").CombinedOutput()
+		require.NoError(t, err, "%s", out)
+	}
+	require.Eventually(t, func() bool {
+		now := connections(t, topo.Prefix+"-consumer-")
+		return len(now) == 2 && !slices.Contains(now, pids[0]) && !slices.Contains(now, pids[1])
+	}, 20*time.Second, 200*time.Millisecond, "both consumers came back on new connections")
+	publish(50, 50)
+	require.Eventually(t, func() bool { c, _ := rec.rows(); return c >= 100 }, 30*time.Second, 50*time.Millisecond,
+		"the consumers reconnected and took the later changes")
 }

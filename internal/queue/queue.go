@@ -126,13 +126,14 @@ func NewPublisher(url string, topo Topology) *Publisher {
 	return &Publisher{url: url, topo: topo}
 }
 
-// Dial opens a connection with a bounded handshake.
-func Dial(url string) (*amqp.Connection, error) {
+// Dial opens a connection with a bounded handshake. The name shows in the
+// broker's connection list.
+func Dial(url, name string) (*amqp.Connection, error) {
 	conn, err := amqp.DialConfig(url, amqp.Config{
 		Heartbeat: 10 * time.Second,
 		Dial:      amqp.DefaultDial(10 * time.Second),
 		Properties: amqp.Table{
-			"connection_name": "invsync",
+			"connection_name": name,
 		},
 	})
 	if err != nil {
@@ -146,7 +147,7 @@ func (p *Publisher) channel() (*amqp.Channel, error) {
 		return p.ch, nil
 	}
 	if p.conn == nil || p.conn.IsClosed() {
-		conn, err := Dial(p.url)
+		conn, err := Dial(p.url, p.topo.Prefix+"-publisher")
 		if err != nil {
 			return nil, err
 		}
