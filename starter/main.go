@@ -14,7 +14,6 @@ import (
 
 	"github.com/invsync/invsync/internal/config"
 	"github.com/invsync/invsync/internal/logging"
-	tlog "go.temporal.io/sdk/log"
 
 	"github.com/invsync/invsync/workflows"
 )
@@ -38,11 +37,7 @@ func run(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	tc, err := client.DialContext(ctx, client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.TemporalNamespace,
-		Logger:    tlog.NewStructuredLogger(log),
-	})
+	tc, err := client.DialContext(ctx, cfg.ClientOptions(log))
 	if err != nil {
 		return fmt.Errorf("temporal: %w", err)
 	}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/invsync/invsync/activities"
@@ -72,11 +71,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	publisher := queue.NewPublisher(cfg.AMQPURL, cfg.Topology())
 	defer publisher.Close()
 
-	tc, err := client.DialContext(ctx, client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.TemporalNamespace,
-		Logger:    tlog.NewStructuredLogger(log),
-	})
+	tc, err := client.DialContext(ctx, cfg.ClientOptions(log))
 	if err != nil {
 		return fmt.Errorf("temporal: %w", err)
 	}

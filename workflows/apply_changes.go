@@ -49,6 +49,15 @@ func ApplyWorkflowID(bodies [][]byte) string {
 	return "invsync-apply-" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
+// retryForever retries transient failures with backoff and no attempt limit:
+// an outage of the ERP, RabbitMQ or the storefront delays work, never drops it.
+// Non-retryable application errors still end the activity.
+var retryForever = &temporal.RetryPolicy{
+	InitialInterval:    time.Second,
+	BackoffCoefficient: 2,
+	MaximumInterval:    time.Minute,
+}
+
 // ApplyChanges validates, prices and upserts a batch, then sends the rows that
 // cannot be applied to the DLQ with their reasons. Transient failures are
 // retried without limit: a storefront outage delays a batch, never drops it.
@@ -57,11 +66,7 @@ func ApplyChanges(ctx workflow.Context, in ApplyInput) (ApplyResult, error) {
 		// A batch upsert takes milliseconds; a worker that died holding one
 		// is retried elsewhere after this.
 		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    time.Minute,
-		},
+		RetryPolicy:         retryForever,
 	})
 	var a *activities.Applier
 	var res ApplyResult

@@ -239,12 +239,7 @@ func (p *poller) poll(ctx workflow.Context) (activities.FetchResult, error) {
 		// mid-poll is noticed quickly and the retry resumes at the last
 		// confirmed page.
 		HeartbeatTimeout: 15 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    time.Minute,
-			// No attempt limit: an ERP outage delays the poller, never ends it.
-		},
+		RetryPolicy:      retryForever,
 	})
 	var a *activities.Poller
 	var res activities.FetchResult

@@ -7,10 +7,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 
 	"github.com/invsync/invsync/internal/erp"
 	"github.com/invsync/invsync/internal/queue"
@@ -184,6 +188,15 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("poll-interval and batch-wait must be positive, settle-delay not negative"))
 	}
 	return errors.Join(errs...)
+}
+
+// ClientOptions are the Temporal client's options, logging through log.
+func (c Config) ClientOptions(log *slog.Logger) client.Options {
+	return client.Options{
+		HostPort:  c.TemporalAddress,
+		Namespace: c.TemporalNamespace,
+		Logger:    tlog.NewStructuredLogger(log),
+	}
 }
 
 // Topology is the RabbitMQ topology the settings name.
