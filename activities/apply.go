@@ -3,10 +3,12 @@ package activities
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/invsync/invsync/internal/inventory"
 	"github.com/invsync/invsync/internal/queue"
 	"github.com/invsync/invsync/internal/storefront"
+	"github.com/invsync/invsync/internal/telemetry"
 )
 
 // Store is the storefront's write side.
@@ -23,6 +25,7 @@ type DeadLetterPublisher interface {
 type Applier struct {
 	Store       Store
 	DeadLetters DeadLetterPublisher
+	Metrics     *telemetry.Metrics // nil: not recorded
 }
 
 // UpsertInput is a batch of changes.
@@ -56,7 +59,7 @@ func (a *Applier) UpsertBatch(ctx context.Context, in UpsertInput) (UpsertResult
 		items = append(items, item)
 		valid = append(valid, c)
 	}
-	up, err := a.Store.Upsert(ctx, items)
+	up, err := a.upsert(ctx, items)
 	if err == nil {
 		res.Applied, res.Stale = up.Applied, up.Stale
 		return res, nil
@@ -65,7 +68,7 @@ func (a *Applier) UpsertBatch(ctx context.Context, in UpsertInput) (UpsertResult
 		return UpsertResult{}, err
 	}
 	for i := range items {
-		up, err := a.Store.Upsert(ctx, items[i:i+1])
+		up, err := a.upsert(ctx, items[i:i+1])
 		switch {
 		case err == nil:
 			res.Applied += up.Applied
@@ -79,6 +82,15 @@ func (a *Applier) UpsertBatch(ctx context.Context, in UpsertInput) (UpsertResult
 		}
 	}
 	return res, nil
+}
+
+func (a *Applier) upsert(ctx context.Context, items []inventory.Item) (storefront.UpsertResult, error) {
+	start := time.Now()
+	up, err := a.Store.Upsert(ctx, items)
+	if err == nil {
+		a.Metrics.Upserted(ctx, time.Since(start), up.Applied, up.Stale, up.Freshness)
+	}
+	return up, err
 }
 
 func deadLetter(batchID string, c inventory.Change, why inventory.Rejection) queue.DeadLetter {
@@ -98,5 +110,11 @@ func (a *Applier) DeadLetter(ctx context.Context, in DeadLetterInput) error {
 	if len(in.Letters) == 0 {
 		return nil
 	}
-	return a.DeadLetters.PublishDeadLetters(ctx, in.Letters)
+	if err := a.DeadLetters.PublishDeadLetters(ctx, in.Letters); err != nil {
+		return err
+	}
+	for _, l := range in.Letters {
+		a.Metrics.Rejected(ctx, l.Reason.Code)
+	}
+	return nil
 }

@@ -10,12 +10,14 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/invsync/invsync/internal/inventory"
+	"github.com/invsync/invsync/internal/telemetry"
 )
 
 // ChangeSource is the read side of the ERP.
 type ChangeSource interface {
 	Clock(ctx context.Context) (time.Time, error)
 	Page(ctx context.Context, after inventory.Cursor, upTo time.Time, limit int, observedAt time.Time) ([]inventory.Change, error)
+	Backlog(ctx context.Context, after inventory.Cursor, upTo time.Time) (int64, error)
 }
 
 // ChangePublisher puts changes on the changes queue, confirmed.
@@ -28,6 +30,7 @@ type ChangePublisher interface {
 type Poller struct {
 	Source    ChangeSource
 	Publisher ChangePublisher
+	Metrics   *telemetry.Metrics // nil: not recorded
 }
 
 // FetchInput says where to read from and how much.
@@ -58,6 +61,12 @@ type FetchResult struct {
 	Settling bool `json:"settling"`
 	// ERPClock is the ERP's time when the read began.
 	ERPClock time.Time `json:"erp_clock"`
+	// CaughtUpTo is the time up to which every row has been published: the
+	// settle bound when the read reached the end, else the cursor's time.
+	CaughtUpTo time.Time `json:"caught_up_to,omitzero"`
+	// Backlog is the number of settled rows left after Cursor when More is
+	// true (counted once per poll, for progress); otherwise 0.
+	Backlog int64 `json:"backlog,omitempty"`
 }
 
 // FetchAndPublish reads pages of changes after the cursor, publishes each page
@@ -76,10 +85,12 @@ func (p *Poller) FetchAndPublish(ctx context.Context, in FetchInput) (FetchResul
 	// the heartbeat timeout. The details are always the last confirmed state.
 	hb := startHeartbeat(ctx, res)
 	defer hb.stop()
+	start := time.Now()
 	clock, err := p.Source.Clock(ctx)
 	if err != nil {
 		return res, err
 	}
+	p.Metrics.ERPQuery(ctx, "clock", time.Since(start))
 	res.ERPClock = clock
 	upTo := clock.Add(-in.SettleDelay)
 	for res.Pages < in.MaxPages {
@@ -96,10 +107,13 @@ func (p *Poller) FetchAndPublish(ctx context.Context, in FetchInput) (FetchResul
 		}
 		// Read up to the ERP clock and cut at the settle bound here, so that
 		// rows still settling are noticed without a query of their own.
+		start := time.Now()
 		page, err := p.Source.Page(ctx, res.Cursor, clock, in.PageSize, clock)
 		if err != nil {
 			return res, err
 		}
+		p.Metrics.ERPQuery(ctx, "page", time.Since(start))
+		p.Metrics.Fetched(ctx, len(page))
 		full := len(page) == in.PageSize
 		for i, c := range page {
 			if c.LastModified.After(upTo) {
@@ -108,20 +122,30 @@ func (p *Poller) FetchAndPublish(ctx context.Context, in FetchInput) (FetchResul
 			}
 		}
 		if len(page) == 0 {
+			res.CaughtUpTo = upTo
 			return res, nil
 		}
 		if err := p.Publisher.PublishChanges(ctx, page); err != nil {
 			return res, err
 		}
+		p.Metrics.Published(ctx, len(page))
 		res.Cursor = inventory.CursorOf(page[len(page)-1])
 		res.Rows += len(page)
 		res.Pages++
 		hb.record(res)
 		if !full {
+			res.CaughtUpTo = upTo
 			return res, nil
 		}
 	}
 	res.More = true
+	res.CaughtUpTo = res.Cursor.LastModified
+	start = time.Now()
+	if res.Backlog, err = p.Source.Backlog(ctx, res.Cursor, upTo); err != nil {
+		// The count only feeds progress reports: the published pages stand.
+		activity.GetLogger(ctx).Warn("cannot count the ERP backlog", "error", err)
+	}
+	p.Metrics.ERPQuery(ctx, "backlog", time.Since(start))
 	return res, nil
 }
 

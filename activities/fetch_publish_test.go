@@ -69,11 +69,13 @@ func TestFetchAndPublishPagesUpToTheLimitAndSaysMore(t *testing.T) {
 	require.Equal(t, 200, res.Rows)
 	require.Equal(t, 2, res.Pages)
 	require.True(t, res.More)
+	require.Equal(t, int64(50), res.Backlog, "rows left to read are counted")
 	require.Equal(t, 200, f.ready(t))
 
 	res = f.fetch(t, FetchInput{Cursor: res.Cursor, PageSize: 100, MaxPages: 2, SettleDelay: time.Millisecond})
 	require.Equal(t, 50, res.Rows)
 	require.False(t, res.More)
+	require.Zero(t, res.Backlog)
 	require.Equal(t, 250, f.ready(t))
 
 	got := testenv.Drain(t, f.topo.ChangesQueue(), 250, 10*time.Second)

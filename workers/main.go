@@ -10,8 +10,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -23,8 +26,10 @@ import (
 	"github.com/invsync/invsync/internal/consumer"
 	"github.com/invsync/invsync/internal/erp"
 	"github.com/invsync/invsync/internal/logging"
+	"github.com/invsync/invsync/internal/monitor"
 	"github.com/invsync/invsync/internal/queue"
 	"github.com/invsync/invsync/internal/storefront"
+	"github.com/invsync/invsync/internal/telemetry"
 	"github.com/invsync/invsync/workflows"
 )
 
@@ -71,11 +76,74 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	publisher := queue.NewPublisher(cfg.AMQPURL, cfg.Topology())
 	defer publisher.Close()
 
-	tc, err := client.DialContext(ctx, cfg.ClientOptions(log))
+	tel, err := telemetry.Setup(ctx, telemetry.Options{Service: "invsync-worker", OTLPEndpoint: cfg.OTLPEndpoint})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(sctx); err != nil {
+			log.Warn("telemetry shutdown", "error", err)
+		}
+	}()
+	opts := cfg.ClientOptions(log)
+	opts.MetricsHandler = tel.TemporalMetrics()
+	if opts.Interceptors, err = tel.TemporalInterceptors(); err != nil {
+		return err
+	}
+	tc, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("temporal: %w", err)
 	}
 	defer tc.Close()
+
+	topo := cfg.Topology()
+	mon, err := monitor.New(monitor.Config{
+		Poller: monitor.TemporalPoller{Client: tc, WorkflowID: workflows.PollWorkflowID(cfg.Source)},
+		Queues: queue.Depths{
+			Management: queue.Management{URL: cfg.ManagementURL, AMQPURL: cfg.AMQPURL, Client: &http.Client{Timeout: 3 * time.Second}},
+			Publisher:  publisher,
+		},
+		ChangesQueue:    topo.ChangesQueue(),
+		DeadLetterQueue: topo.DeadLetterQueue(),
+		Gather:          tel.Gather,
+		Checks: map[string]func(context.Context) error{
+			"temporal": func(ctx context.Context) error {
+				_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
+				return err
+			},
+			"rabbitmq": func(ctx context.Context) error {
+				_, err := publisher.ChangesReady(ctx)
+				return err
+			},
+			"postgres": store.Ping,
+		},
+		WebUI:     cfg.TemporalUI,
+		Namespace: cfg.TemporalNamespace,
+		PollerID:  workflows.PollWorkflowID(cfg.Source),
+		Logger:    log,
+	}, tel.Meter)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	// The HTTP server and the monitor outlive the consumers, so /metrics
+	// answers during a graceful stop; they end when run returns.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopBG()
+	wg.Go(func() {
+		if err := monitor.ServeListener(bg, ln, mon.Handler(tel.Handler())); err != nil {
+			log.Error("http server", "error", err)
+		}
+	})
+	wg.Go(func() { mon.Run(bg) })
+	log.Info("status page and metrics", "url", "http://"+ln.Addr().String()+"/")
 
 	// The ERP worker runs one poll activity at a time, and the task queue
 	// caps how many start per second across every worker process.
@@ -85,11 +153,11 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		WorkerStopTimeout:                  30 * time.Second,
 	})
 	erpWorker.RegisterWorkflow(workflows.PollERP)
-	erpWorker.RegisterActivity(&activities.Poller{Source: source, Publisher: publisher})
+	erpWorker.RegisterActivity(&activities.Poller{Source: source, Publisher: publisher, Metrics: tel.Metrics})
 
 	applyWorker := worker.New(tc, cfg.ApplyTaskQueue, worker.Options{WorkerStopTimeout: 30 * time.Second})
 	applyWorker.RegisterWorkflow(workflows.ApplyChanges)
-	applyWorker.RegisterActivity(&activities.Applier{Store: store, DeadLetters: publisher})
+	applyWorker.RegisterActivity(&activities.Applier{Store: store, DeadLetters: publisher, Metrics: tel.Metrics})
 
 	if err := erpWorker.Start(); err != nil {
 		return fmt.Errorf("start erp worker: %w", err)
@@ -102,11 +170,13 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	pool := consumer.New(consumer.Config{
 		URL:       cfg.AMQPURL,
-		Topology:  cfg.Topology(),
+		Topology:  topo,
 		Consumers: cfg.Consumers,
 		BatchSize: cfg.BatchSize,
 		BatchWait: cfg.BatchWait,
 		Logger:    log,
+		Tracer:    tel.Tracer,
+		Metrics:   tel.Metrics,
 	}, consumer.TemporalStarter{Client: tc, TaskQueue: cfg.ApplyTaskQueue})
 	log.Info("workers running")
 	pool.Run(ctx) // returns once ctx is done and every consumer has stopped

@@ -100,8 +100,13 @@ type PollStatus struct {
 	LastPollAt time.Time        `json:"last_poll_at"`
 	LastRows   int              `json:"last_rows"`
 	ERPClock   time.Time        `json:"erp_clock"`
-	NextPollAt time.Time        `json:"next_poll_at,omitzero"`
-	LastError  string           `json:"last_error,omitempty"`
+	// CaughtUpTo is the ERP time up to which every row has been published.
+	CaughtUpTo time.Time `json:"caught_up_to,omitzero"`
+	// Backlog is the number of rows the last poll left unread (0 once
+	// caught up).
+	Backlog    int64     `json:"backlog"`
+	NextPollAt time.Time `json:"next_poll_at,omitzero"`
+	LastError  string    `json:"last_error,omitempty"`
 }
 
 // ResetCursorRequest moves the cursor, e.g. back to re-read a period.
@@ -144,6 +149,7 @@ func (p *poller) setup(ctx workflow.Context) error {
 		func(ctx workflow.Context, req ResetCursorRequest) (inventory.Cursor, error) {
 			prev := p.in.Cursor
 			p.in.Cursor = req.Cursor
+			p.status.CaughtUpTo = req.Cursor.LastModified
 			p.resets++
 			workflow.GetLogger(ctx).Info("cursor reset", "from", prev.String(), "to", req.Cursor.String())
 			return prev, nil
@@ -260,6 +266,10 @@ func (p *poller) poll(ctx workflow.Context) (activities.FetchResult, error) {
 	p.status.LastError = ""
 	p.status.LastRows = res.Rows
 	p.status.ERPClock = res.ERPClock
+	p.status.Backlog = res.Backlog
+	if p.resets == resets && res.CaughtUpTo.After(p.status.CaughtUpTo) {
+		p.status.CaughtUpTo = res.CaughtUpTo
+	}
 	p.in.Totals.Rows += int64(res.Rows)
 	if p.resets == resets {
 		p.in.Cursor = res.Cursor

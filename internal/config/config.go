@@ -47,7 +47,11 @@ type Config struct {
 	SettleDelay    time.Duration
 	QueueHighWater int
 
-	LogLevel string
+	LogLevel      string
+	HTTPAddr      string
+	OTLPEndpoint  string
+	TemporalUI    string
+	ManagementURL string
 }
 
 // Option describes one setting for the reference documentation.
@@ -139,6 +143,10 @@ func register(fs *flag.FlagSet, getenv func(string) string, c *Config) *registra
 	r.int(&c.QueueHighWater, "queue-high-water", "INVSYNC_QUEUE_HIGH_WATER", 200000, "poller, set by the starter: ready changes at which it holds back (0: never)")
 
 	r.str(&c.LogLevel, "log-level", "INVSYNC_LOG_LEVEL", "info", "debug, info, warn or error")
+	r.str(&c.HTTPAddr, "http-addr", "INVSYNC_HTTP_ADDR", "127.0.0.1:9464", "worker: address of the status page, /metrics, /healthz and /readyz")
+	r.str(&c.OTLPEndpoint, "otlp-endpoint", "INVSYNC_OTLP_ENDPOINT", "", "worker: OTLP/HTTP base URL for traces and metrics, e.g. http://127.0.0.1:4318 (empty: none)")
+	r.str(&c.TemporalUI, "temporal-ui", "INVSYNC_TEMPORAL_UI", "http://127.0.0.1:8233", "Temporal Web UI base URL, for the status page's links")
+	r.str(&c.ManagementURL, "rabbitmq-management-url", "INVSYNC_RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672", "RabbitMQ management API, for unacked counts (empty: AMQP only, ready counts)")
 	return r
 }
 

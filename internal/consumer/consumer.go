@@ -14,9 +14,13 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/invsync/invsync/internal/inventory"
 	"github.com/invsync/invsync/internal/queue"
+	"github.com/invsync/invsync/internal/telemetry"
 	"github.com/invsync/invsync/workflows"
 )
 
@@ -39,6 +43,10 @@ type Config struct {
 	// StartTimeout bounds one attempt to start a batch's workflow.
 	StartTimeout time.Duration
 	Logger       *slog.Logger
+	// Tracer traces each batch's hand-over, as a child of the first
+	// change's poll and linked to the others'. Nil: no spans.
+	Tracer  trace.Tracer
+	Metrics *telemetry.Metrics
 }
 
 // Pool runs the consumers.
@@ -54,6 +62,9 @@ func New(cfg Config, starter BatchStarter) *Pool {
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 500
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	if cfg.BatchWait <= 0 {
 		cfg.BatchWait = 200 * time.Millisecond
@@ -131,6 +142,8 @@ func (p *Pool) consume(ctx context.Context, id int) error {
 		return err
 	}
 	var batch []amqp.Delivery
+	// Deliveries not acked when this returns go back to the queue.
+	defer func() { p.cfg.Metrics.InFlight(context.WithoutCancel(ctx), -len(batch)) }()
 	wait := time.NewTimer(p.cfg.BatchWait)
 	wait.Stop()
 	defer wait.Stop()
@@ -143,6 +156,7 @@ func (p *Pool) consume(ctx context.Context, id int) error {
 				return errClosed
 			}
 			batch = append(batch, d)
+			p.cfg.Metrics.InFlight(ctx, 1)
 			if len(batch) == 1 {
 				wait.Reset(p.cfg.BatchWait)
 			}
@@ -158,6 +172,7 @@ func (p *Pool) consume(ctx context.Context, id int) error {
 		if err := p.hand(ctx, batch); err != nil {
 			return err
 		}
+		p.cfg.Metrics.InFlight(ctx, -len(batch))
 		batch = batch[:0]
 	}
 }
@@ -166,6 +181,9 @@ func (p *Pool) consume(ctx context.Context, id int) error {
 // the whole batch at once.
 func (p *Pool) hand(ctx context.Context, batch []amqp.Delivery) error {
 	in := Decode(batch)
+	ctx, span := p.startSpan(ctx, batch)
+	defer span.End()
+	span.SetAttributes(attribute.String("invsync.batch_id", in.BatchID), attribute.Int("invsync.batch_size", len(batch)))
 	backoff := 500 * time.Millisecond
 	for {
 		// An attempt under way when shutdown begins is let finish, so its
@@ -186,6 +204,22 @@ func (p *Pool) hand(ctx context.Context, batch []amqp.Delivery) error {
 		backoff = min(backoff*2, 30*time.Second)
 	}
 	return batch[len(batch)-1].Ack(true)
+}
+
+// startSpan starts the batch's span as a child of its first delivery's trace,
+// linked to the traces of the others.
+func (p *Pool) startSpan(ctx context.Context, batch []amqp.Delivery) (context.Context, trace.Span) {
+	parent := queue.Extract(ctx, batch[0].Headers)
+	seen := map[trace.TraceID]bool{trace.SpanContextFromContext(parent).TraceID(): true}
+	var links []trace.Link
+	for _, d := range batch[1:] {
+		sc := trace.SpanContextFromContext(queue.Extract(ctx, d.Headers))
+		if sc.IsValid() && !seen[sc.TraceID()] {
+			seen[sc.TraceID()] = true
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	return p.cfg.Tracer.Start(parent, "ConsumeBatch", trace.WithSpanKind(trace.SpanKindConsumer), trace.WithLinks(links...))
 }
 
 // Decode turns deliveries into a batch. A body that is not a change is kept

@@ -84,6 +84,8 @@ type dialect struct {
 	clock      string
 	first      string // page from the start: args (upTo, limit)
 	next       string // page after a cursor: args (cursorTime, cursorSKU, upTo, limit)
+	countFirst string // rows up to a time: args (upTo)
+	countNext  string // rows after a cursor up to a time: args (cursorTime, cursorSKU, upTo)
 	timeArg    func(time.Time) any
 }
 
@@ -145,6 +147,22 @@ func (s *Source) Clock(ctx context.Context) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("erp clock: %w", err)
 	}
 	return now, nil
+}
+
+// Backlog counts the rows after the cursor whose LastModified is at most upTo:
+// what is left to read. It walks the same index range a page read does.
+func (s *Source) Backlog(ctx context.Context, after inventory.Cursor, upTo time.Time) (int64, error) {
+	var row *sql.Row
+	if after.IsZero() {
+		row = s.db.QueryRowContext(ctx, s.d.countFirst, s.d.timeArg(upTo))
+	} else {
+		row = s.db.QueryRowContext(ctx, s.d.countNext, s.d.timeArg(after.LastModified), after.SKU, s.d.timeArg(upTo))
+	}
+	var n int64
+	if err := row.Scan(&n); err != nil {
+		return 0, fmt.Errorf("erp backlog after %s: %w", after, err)
+	}
+	return n, nil
 }
 
 // Page returns up to limit rows after the cursor whose LastModified is at most

@@ -28,6 +28,9 @@ func sqlServerDialect(view []string, c Columns) dialect {
 		first:      fmt.Sprintf("SELECT TOP (@p2) %s FROM %s WHERE %s <= @p1", cols, from, lm) + order,
 		next: fmt.Sprintf("SELECT TOP (@p4) %s FROM %s WHERE (%s > @p1 OR (%s = @p1 AND %s > @p2)) AND %s <= @p3",
 			cols, from, lm, lm, sku, lm) + order,
+		countFirst: fmt.Sprintf("SELECT COUNT_BIG(*) FROM %s WHERE %s <= @p1", from, lm),
+		countNext: fmt.Sprintf("SELECT COUNT_BIG(*) FROM %s WHERE (%s > @p1 OR (%s = @p1 AND %s > @p2)) AND %s <= @p3",
+			from, lm, lm, sku, lm),
 		timeArg: func(t time.Time) any { return civil.DateTimeOf(t.UTC()) },
 	}
 }

@@ -217,7 +217,9 @@ func (p *Publisher) Publish(ctx context.Context, exchange, key string, msgs []am
 	return nil
 }
 
-// PublishChanges publishes changes to the changes queue, confirmed.
+// PublishChanges publishes changes to the changes queue, confirmed. Each
+// message carries the trace context of ctx, so the consumer's side of the
+// pipeline joins the poll's trace.
 func (p *Publisher) PublishChanges(ctx context.Context, changes []inventory.Change) error {
 	msgs := make([]amqp.Publishing, len(changes))
 	for i, c := range changes {
@@ -225,6 +227,8 @@ func (p *Publisher) PublishChanges(ctx context.Context, changes []inventory.Chan
 		if err != nil {
 			return err
 		}
+		m.Headers = amqp.Table{}
+		traceContext.Inject(ctx, HeaderCarrier(m.Headers))
 		msgs[i] = m
 	}
 	return p.Publish(ctx, p.topo.Exchange(), p.topo.ChangesQueue(), msgs)
@@ -253,11 +257,15 @@ func (p *Publisher) PublishDeadLetters(ctx context.Context, letters []DeadLetter
 // Depth is a queue's message counts.
 type Depth struct {
 	Ready int `json:"ready"`
+	// Unacked is the number delivered to consumers and not yet acknowledged;
+	// -1 when unknown (AMQP alone does not tell it).
+	Unacked int `json:"unacked"`
 	// Consumers attached to the queue.
 	Consumers int `json:"consumers"`
 }
 
-// QueueDepth returns the ready messages in the named queue.
+// QueueDepth returns the ready messages in the named queue, as AMQP tells
+// them: Unacked is unknown.
 func (p *Publisher) QueueDepth(ctx context.Context, queue string) (Depth, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -269,7 +277,7 @@ func (p *Publisher) QueueDepth(ctx context.Context, queue string) (Depth, error)
 	if err != nil {
 		return Depth{}, fmt.Errorf("rabbitmq: inspect %s: %w", queue, err)
 	}
-	return Depth{Ready: q.Messages, Consumers: q.Consumers}, nil
+	return Depth{Ready: q.Messages, Unacked: -1, Consumers: q.Consumers}, nil
 }
 
 // Close closes the connection.

@@ -72,6 +72,9 @@ type UpsertResult struct {
 	Applied int `json:"applied"`
 	// Stale rows were older than, or the same as, what the storefront has.
 	Stale int `json:"stale"`
+	// Freshness is, for each applied row, its write time minus its ERP
+	// LastModified.
+	Freshness []time.Duration `json:"-"`
 }
 
 // upsertSQL writes a batch in one statement. DISTINCT ON keeps one version per
@@ -94,7 +97,8 @@ ON CONFLICT (sku) DO UPDATE SET
 WHERE excluded.erp_modified > t.erp_modified
    OR (excluded.erp_modified = t.erp_modified
        AND excluded.observed_at > t.observed_at
-       AND (excluded.quantity, excluded.price_cents) IS DISTINCT FROM (t.quantity, t.price_cents))`
+       AND (excluded.quantity, excluded.price_cents) IS DISTINCT FROM (t.quantity, t.price_cents))
+RETURNING (extract(epoch FROM t.synced_at - t.erp_modified) * 1000000)::bigint`
 
 // Upsert applies items in one statement and reports how many took effect.
 func (s *Store) Upsert(ctx context.Context, items []inventory.Item) (UpsertResult, error) {
@@ -111,12 +115,16 @@ func (s *Store) Upsert(ctx context.Context, items []inventory.Item) (UpsertResul
 	for i, it := range items {
 		skus[i], qty[i], cents[i], modified[i], observed[i] = it.SKU, it.Quantity, it.PriceCents, it.LastModified, it.ObservedAt
 	}
-	tag, err := s.pool.Exec(ctx, upsertSQL, skus, qty, cents, modified, observed)
+	rows, _ := s.pool.Query(ctx, upsertSQL, skus, qty, cents, modified, observed)
+	fresh, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (time.Duration, error) {
+		var us int64
+		err := r.Scan(&us)
+		return time.Duration(us) * time.Microsecond, err
+	})
 	if err != nil {
 		return UpsertResult{}, fmt.Errorf("storefront upsert: %w", err)
 	}
-	applied := int(tag.RowsAffected())
-	return UpsertResult{Applied: applied, Stale: len(items) - applied}, nil
+	return UpsertResult{Applied: len(fresh), Stale: len(items) - len(fresh), Freshness: fresh}, nil
 }
 
 // IsDataError reports whether err is the storefront refusing the data itself

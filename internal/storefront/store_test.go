@@ -57,8 +57,14 @@ func TestUpsertIsGuardedByERPVersion(t *testing.T) {
 
 	res, err := s.Upsert(ctx, []inventory.Item{item("A", 5, 10, 20), item("B", 1, 10, 20)})
 	require.NoError(t, err)
-	require.Equal(t, UpsertResult{Applied: 2}, res)
+	require.Equal(t, 2, res.Applied)
+	require.Zero(t, res.Stale)
 	first := get(t, s, "A")
+	require.Len(t, res.Freshness, 2, "one freshness per applied row")
+	for _, f := range res.Freshness {
+		require.InDelta(t, first.SyncedAt.Sub(first.ERPModified).Seconds(), f.Seconds(), 1,
+			"freshness is the write time minus the ERP's LastModified")
+	}
 
 	tests := []struct {
 		name    string
@@ -81,6 +87,7 @@ func TestUpsertIsGuardedByERPVersion(t *testing.T) {
 		require.NoError(t, err, tt.name)
 		require.Equal(t, tt.applied, res.Applied, tt.name)
 		require.Equal(t, 1-tt.applied, res.Stale, tt.name)
+		require.Len(t, res.Freshness, tt.applied, tt.name)
 		after := get(t, s, "A")
 		require.Equal(t, tt.wantQty, after.Quantity, tt.name)
 		if tt.applied == 0 {
@@ -101,7 +108,8 @@ func TestUpsertDeduplicatesABatch(t *testing.T) {
 		item("A", 1, 10, 50), item("A", 3, 30, 50), item("A", 2, 20, 50), item("B", 9, 5, 50), item("A", 3, 30, 50),
 	})
 	require.NoError(t, err)
-	require.Equal(t, UpsertResult{Applied: 2, Stale: 3}, res)
+	require.Equal(t, 2, res.Applied)
+	require.Equal(t, 3, res.Stale)
 	require.Equal(t, int64(3), get(t, s, "A").Quantity)
 	require.Equal(t, t0.Add(30*time.Second), get(t, s, "A").ERPModified)
 }

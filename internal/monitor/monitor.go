@@ -1,0 +1,402 @@
+// Package monitor watches the running pipeline for its operator: it samples
+// the poller's status, the queue depths and the process's own counters every
+// few seconds, exports the sampled gauges, and serves the status page,
+// /metrics, /healthz and /readyz.
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/url"
+	"sync"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/invsync/invsync/internal/queue"
+	"github.com/invsync/invsync/internal/telemetry"
+	"github.com/invsync/invsync/workflows"
+)
+
+// PollerStatus reads the poller's status query and its current run.
+type PollerStatus interface {
+	PollerStatus(ctx context.Context) (workflows.PollStatus, string, error)
+}
+
+// QueueDepths reads a queue's message counts.
+type QueueDepths interface {
+	Depth(ctx context.Context, queue string) (queue.Depth, error)
+}
+
+// Config wires a Monitor.
+type Config struct {
+	Poller PollerStatus
+	Queues QueueDepths
+	// ChangesQueue and DeadLetterQueue are the queues' names.
+	ChangesQueue, DeadLetterQueue string
+	// Gather reads this process's metrics (the Prometheus registry).
+	Gather func() ([]*dto.MetricFamily, error)
+	// Checks are the readiness checks by component.
+	Checks map[string]func(context.Context) error
+	// WebUI, Namespace and PollerID build the links to the Temporal Web UI.
+	WebUI, Namespace, PollerID string
+	// Every is the sampling period (default 5 s).
+	Every  time.Duration
+	Logger *slog.Logger
+}
+
+// Snapshot is one sample: everything the status page shows.
+type Snapshot struct {
+	At time.Time `json:"at"`
+
+	Poller      *workflows.PollStatus `json:"poller,omitempty"`
+	PollerRunID string                `json:"poller_run_id,omitempty"`
+	PollerError string                `json:"poller_error,omitempty"`
+	// CursorLag is the ERP's clock (as of the last poll, moved on by the
+	// time since) minus the time up to which every row has been read.
+	CursorLag time.Duration `json:"cursor_lag"`
+
+	Changes    queue.Depth `json:"changes"`
+	DeadLetter queue.Depth `json:"dead_letter"`
+	QueueError string      `json:"queue_error,omitempty"`
+
+	Rows     RowCounts `json:"rows"`
+	InFlight int64     `json:"in_flight"`
+	// UpsertMean and FreshnessMean are averages since the process started;
+	// FreshnessP95 is estimated from the histogram's buckets.
+	UpsertMean    time.Duration `json:"upsert_mean"`
+	FreshnessMean time.Duration `json:"freshness_mean"`
+	FreshnessP95  time.Duration `json:"freshness_p95"`
+	Retries       int64         `json:"activity_retries"`
+
+	Progress Progress `json:"progress"`
+
+	// PollerURL and BatchesURL open the Temporal Web UI.
+	PollerURL  string `json:"poller_url,omitempty"`
+	BatchesURL string `json:"batches_url,omitempty"`
+}
+
+// RowCounts are this process's row counters.
+type RowCounts struct {
+	Fetched   int64            `json:"fetched"`
+	Published int64            `json:"published"`
+	Applied   int64            `json:"applied"`
+	Stale     int64            `json:"stale"`
+	Rejected  map[string]int64 `json:"rejected"`
+}
+
+// Processed is rows applied, found stale or rejected.
+func (r RowCounts) Processed() int64 {
+	n := r.Applied + r.Stale
+	for _, v := range r.Rejected {
+		n += v
+	}
+	return n
+}
+
+// Progress describes a backlog draining: the first sync, or a burst.
+type Progress struct {
+	Active bool    `json:"active"`
+	Done   int64   `json:"done"`
+	Left   int64   `json:"left"`
+	Rate   float64 `json:"rate"` // rows per second over the last minute
+	// ETA is Left at Rate; 0 when the rate is not known yet.
+	ETA time.Duration `json:"eta"`
+}
+
+// Percent is the share done, 0 to 100.
+func (p Progress) Percent() float64 {
+	if p.Done+p.Left == 0 {
+		return 0
+	}
+	return 100 * float64(p.Done) / float64(p.Done+p.Left)
+}
+
+// Monitor samples the pipeline.
+type Monitor struct {
+	cfg Config
+
+	mu      sync.Mutex
+	last    Snapshot
+	history []sample // processed counts over the last minute, for the rate
+	base    int64    // processed count when the current drain began
+}
+
+type sample struct {
+	at        time.Time
+	processed int64
+}
+
+// New returns a Monitor and registers its gauges on meter.
+func New(cfg Config, meter metric.Meter) (*Monitor, error) {
+	if cfg.Every <= 0 {
+		cfg.Every = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	m := &Monitor{cfg: cfg}
+	m.last.PollerURL, m.last.BatchesURL = m.links("")
+	return m, m.registerGauges(meter)
+}
+
+// Run samples until ctx is done.
+func (m *Monitor) Run(ctx context.Context) {
+	t := time.NewTicker(m.cfg.Every)
+	defer t.Stop()
+	for {
+		m.Sample(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Snapshot returns the latest sample.
+func (m *Monitor) Snapshot() Snapshot {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.last
+}
+
+// Sample takes one sample now.
+func (m *Monitor) Sample(ctx context.Context) Snapshot {
+	ctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+	defer cancel()
+	s := Snapshot{At: time.Now()}
+
+	status, runID, err := m.cfg.Poller.PollerStatus(ctx)
+	if err != nil {
+		s.PollerError = err.Error()
+	} else {
+		s.Poller, s.PollerRunID = &status, runID
+		if !status.CaughtUpTo.IsZero() {
+			clock := status.ERPClock.Add(s.At.Sub(status.LastPollAt))
+			s.CursorLag = max(clock.Sub(status.CaughtUpTo), 0)
+		}
+	}
+	s.PollerURL, s.BatchesURL = m.links(runID)
+
+	var qerrs []error
+	if s.Changes, err = m.cfg.Queues.Depth(ctx, m.cfg.ChangesQueue); err != nil {
+		qerrs = append(qerrs, err)
+	}
+	if s.DeadLetter, err = m.cfg.Queues.Depth(ctx, m.cfg.DeadLetterQueue); err != nil {
+		qerrs = append(qerrs, err)
+	}
+	if err := errors.Join(qerrs...); err != nil {
+		s.QueueError = err.Error()
+	}
+
+	if fams, err := m.cfg.Gather(); err == nil {
+		m.readCounters(&s, fams)
+	} else {
+		m.cfg.Logger.Warn("cannot read own metrics", "error", err)
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s.Progress = m.progress(s)
+	m.last = s
+	return s
+}
+
+// progress works out how far a drain has come. Rows left are those the ERP
+// still holds past the cursor plus those waiting in the changes queue.
+func (m *Monitor) progress(s Snapshot) Progress {
+	processed := s.Rows.Processed()
+	m.history = append(m.history, sample{s.At, processed})
+	for len(m.history) > 2 && s.At.Sub(m.history[0].at) > time.Minute {
+		m.history = m.history[1:]
+	}
+	var p Progress
+	if s.Poller != nil {
+		p.Left = s.Poller.Backlog
+	}
+	p.Left += int64(s.Changes.Ready + max(s.Changes.Unacked, 0))
+	if p.Left == 0 {
+		m.base = processed
+		return p
+	}
+	if !m.last.Progress.Active {
+		m.base = processed
+	}
+	p.Active = true
+	p.Done = processed - m.base
+	if first := m.history[0]; s.At.Sub(first.at) > 0 && processed > first.processed {
+		p.Rate = float64(processed-first.processed) / s.At.Sub(first.at).Seconds()
+		p.ETA = time.Duration(float64(p.Left) / p.Rate * float64(time.Second)).Round(time.Second)
+	}
+	return p
+}
+
+func (m *Monitor) links(runID string) (poller, batches string) {
+	if m.cfg.WebUI == "" {
+		return "", ""
+	}
+	ns := m.cfg.WebUI + "/namespaces/" + url.PathEscape(m.cfg.Namespace)
+	poller = ns + "/workflows/" + url.PathEscape(m.cfg.PollerID)
+	if runID != "" {
+		poller += "/" + url.PathEscape(runID) + "/history"
+	}
+	batches = ns + "/workflows?query=" + url.QueryEscape(fmt.Sprintf("WorkflowType=%q", "ApplyChanges"))
+	return poller, batches
+}
+
+// readCounters copies this process's counters from its metrics.
+func (m *Monitor) readCounters(s *Snapshot, fams []*dto.MetricFamily) {
+	s.Rows.Rejected = map[string]int64{}
+	for _, f := range fams {
+		switch f.GetName() {
+		case telemetry.MetricRowsFetched + "_total":
+			s.Rows.Fetched = sum(f)
+		case telemetry.MetricRowsPublished + "_total":
+			s.Rows.Published = sum(f)
+		case telemetry.MetricRowsApplied + "_total":
+			s.Rows.Applied = sum(f)
+		case telemetry.MetricRowsStale + "_total":
+			s.Rows.Stale = sum(f)
+		case telemetry.MetricActivityRetries + "_total":
+			s.Retries = sum(f)
+		case telemetry.MetricConsumerFlight:
+			s.InFlight = sum(f)
+		case telemetry.MetricRowsRejected + "_total":
+			for _, mt := range f.GetMetric() {
+				s.Rows.Rejected[label(mt, "reason")] += int64(mt.GetCounter().GetValue())
+			}
+		case telemetry.MetricUpsert + "_seconds":
+			s.UpsertMean, _ = histogram(f, 0)
+		case telemetry.MetricFreshness + "_seconds":
+			s.FreshnessMean, s.FreshnessP95 = histogram(f, 0.95)
+		}
+	}
+}
+
+func sum(f *dto.MetricFamily) int64 {
+	var n float64
+	for _, mt := range f.GetMetric() {
+		n += mt.GetCounter().GetValue() + mt.GetGauge().GetValue()
+	}
+	return int64(n)
+}
+
+func label(mt *dto.Metric, name string) string {
+	for _, l := range mt.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+// histogram returns the mean of a seconds histogram and the upper bound of
+// the bucket holding quantile q.
+func histogram(f *dto.MetricFamily, q float64) (mean, quantile time.Duration) {
+	var count uint64
+	var total float64
+	buckets := map[float64]uint64{}
+	for _, mt := range f.GetMetric() {
+		h := mt.GetHistogram()
+		count += h.GetSampleCount()
+		total += h.GetSampleSum()
+		for _, b := range h.GetBucket() {
+			buckets[b.GetUpperBound()] += b.GetCumulativeCount()
+		}
+	}
+	if count == 0 {
+		return 0, 0
+	}
+	mean = time.Duration(total / float64(count) * float64(time.Second))
+	if q > 0 {
+		quantile = time.Duration(math.Inf(1))
+		for ub, c := range buckets {
+			if float64(c) >= q*float64(count) && time.Duration(ub*float64(time.Second)) < quantile {
+				quantile = time.Duration(ub * float64(time.Second))
+			}
+		}
+		if quantile == time.Duration(math.Inf(1)) {
+			quantile = 0
+		}
+	}
+	return mean, quantile
+}
+
+// Poller states for the state gauge, beside the poller's own.
+const stateUnreachable = "unreachable"
+
+func (m *Monitor) registerGauges(meter metric.Meter) error {
+	lag, err1 := meter.Float64ObservableGauge(telemetry.MetricCursorLag, metric.WithUnit("s"),
+		metric.WithDescription("ERP clock minus the time up to which every ERP row has been read."))
+	state, err2 := meter.Int64ObservableGauge(telemetry.MetricPollerState,
+		metric.WithDescription("1 for the poller's current state, 0 for the others."))
+	depth, err3 := meter.Int64ObservableGauge(telemetry.MetricQueueMessages,
+		metric.WithDescription("Messages in a queue, by queue and state (ready, unacked)."))
+	backlog, err4 := meter.Int64ObservableGauge(telemetry.MetricERPBacklog,
+		metric.WithDescription("ERP rows past the cursor that the last poll left for the next."))
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return err
+	}
+	_, err := meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		s := m.Snapshot()
+		current := stateUnreachable
+		if s.Poller != nil {
+			current = s.Poller.State
+			o.ObserveFloat64(lag, s.CursorLag.Seconds())
+			o.ObserveInt64(backlog, s.Poller.Backlog)
+		}
+		for _, st := range []string{workflows.StatePolling, workflows.StateIdle, workflows.StateThrottled, workflows.StatePaused, stateUnreachable} {
+			v := int64(0)
+			if st == current {
+				v = 1
+			}
+			o.ObserveInt64(state, v, metric.WithAttributes(attribute.String("state", st)))
+		}
+		if s.QueueError == "" && !s.At.IsZero() {
+			for name, d := range map[string]queue.Depth{"changes": s.Changes, "dlq": s.DeadLetter} {
+				o.ObserveInt64(depth, int64(d.Ready), metric.WithAttributes(attribute.String("queue", name), attribute.String("state", "ready")))
+				if d.Unacked >= 0 {
+					o.ObserveInt64(depth, int64(d.Unacked), metric.WithAttributes(attribute.String("queue", name), attribute.String("state", "unacked")))
+				}
+			}
+		}
+		return nil
+	}, lag, state, depth, backlog)
+	return err
+}
+
+// TemporalPoller reads the poller's status through the Temporal client.
+type TemporalPoller struct {
+	Client interface {
+		QueryWorkflow(ctx context.Context, workflowID, runID, queryType string, args ...any) (converter.EncodedValue, error)
+		DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
+	}
+	WorkflowID string
+}
+
+// PollerStatus queries the running poller.
+func (p TemporalPoller) PollerStatus(ctx context.Context) (workflows.PollStatus, string, error) {
+	var s workflows.PollStatus
+	d, err := p.Client.DescribeWorkflowExecution(ctx, p.WorkflowID, "")
+	if err != nil {
+		return s, "", fmt.Errorf("poller %s: %w", p.WorkflowID, err)
+	}
+	runID := d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+	if st := d.GetWorkflowExecutionInfo().GetStatus(); st != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return s, runID, fmt.Errorf("poller %s is not running: %s", p.WorkflowID, st)
+	}
+	v, err := p.Client.QueryWorkflow(ctx, p.WorkflowID, runID, workflows.QueryStatus)
+	if err != nil {
+		return s, runID, fmt.Errorf("poller %s: status query: %w", p.WorkflowID, err)
+	}
+	return s, runID, v.Get(&s)
+}

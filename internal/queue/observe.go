@@ -1,0 +1,113 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"go.opentelemetry.io/otel/propagation"
+)
+
+// traceContext carries W3C trace context in message headers.
+var traceContext propagation.TraceContext
+
+// HeaderCarrier lets a propagator read and write AMQP message headers.
+type HeaderCarrier amqp.Table
+
+// Get returns the header's value if it is a string.
+func (h HeaderCarrier) Get(key string) string {
+	v, _ := h[key].(string)
+	return v
+}
+
+// Set sets a header.
+func (h HeaderCarrier) Set(key, value string) { h[key] = value }
+
+// Keys lists the headers.
+func (h HeaderCarrier) Keys() []string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// Extract returns ctx with the trace context that headers carry.
+func Extract(ctx context.Context, headers amqp.Table) context.Context {
+	return traceContext.Extract(ctx, HeaderCarrier(headers))
+}
+
+// Management reads queue depths from the RabbitMQ management API, which,
+// unlike AMQP, also counts the messages delivered and not yet acknowledged.
+type Management struct {
+	// URL is the management API's base, such as http://127.0.0.1:15672.
+	URL string
+	// AMQPURL supplies the user, password and virtual host.
+	AMQPURL string
+	Client  *http.Client
+}
+
+// Depth returns the named queue's counts.
+func (m Management) Depth(ctx context.Context, queue string) (Depth, error) {
+	au, err := url.Parse(m.AMQPURL)
+	if err != nil {
+		return Depth{}, fmt.Errorf("rabbitmq management: amqp url does not parse")
+	}
+	vhost := strings.TrimPrefix(au.Path, "/")
+	if vhost == "" {
+		vhost = "/"
+	}
+	u := strings.TrimSuffix(m.URL, "/") + "/api/queues/" + url.PathEscape(vhost) + "/" + url.PathEscape(queue)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return Depth{}, fmt.Errorf("rabbitmq management: %w", err)
+	}
+	user, pass := "guest", "guest"
+	if au.User != nil {
+		user = au.User.Username()
+		pass, _ = au.User.Password()
+	}
+	req.SetBasicAuth(user, pass)
+	client := m.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return Depth{}, fmt.Errorf("rabbitmq management: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Depth{}, fmt.Errorf("rabbitmq management: %s for queue %s", resp.Status, queue)
+	}
+	var q struct {
+		Ready     int `json:"messages_ready"`
+		Unacked   int `json:"messages_unacknowledged"`
+		Consumers int `json:"consumers"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&q); err != nil {
+		return Depth{}, fmt.Errorf("rabbitmq management: queue %s: %w", queue, err)
+	}
+	return Depth{Ready: q.Ready, Unacked: q.Unacked, Consumers: q.Consumers}, nil
+}
+
+// Depths reads queue depths from the management API when it answers, and
+// otherwise from AMQP, which knows only the ready count.
+type Depths struct {
+	Management Management
+	Publisher  *Publisher
+}
+
+// Depth returns the named queue's counts.
+func (d Depths) Depth(ctx context.Context, queue string) (Depth, error) {
+	if d.Management.URL != "" {
+		if depth, err := d.Management.Depth(ctx, queue); err == nil {
+			return depth, nil
+		}
+	}
+	return d.Publisher.QueueDepth(ctx, queue)
+}
