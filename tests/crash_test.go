@@ -30,5 +30,7 @@ func TestWorkerKilledMidSyncLosesNothing(t *testing.T) {
 
 	p.startWorker()
 	p.waitConverged(ctx, 3*time.Minute, nil)
+	require.Positive(t, p.scrape().sum("invsync_activity_retries_total"),
+		"the activities the killed worker held were retried by the new one, and counted")
 	p.stopWorker(30 * time.Second)
 }

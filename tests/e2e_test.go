@@ -2,9 +2,14 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +22,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/invsync/invsync/internal/inventory"
+	"github.com/invsync/invsync/internal/telemetry"
 	"github.com/invsync/invsync/internal/testenv"
 	"github.com/invsync/invsync/workflows"
 )
@@ -27,7 +33,12 @@ import (
 func TestSyncEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	const skus = 20000
-	p := newPipeline(t, skus)
+	const secret = "store-password-must-not-leak"
+	otlp := newOTLPReceiver(t)
+	p := newPipeline(t, skus,
+		"INVSYNC_OTLP_ENDPOINT="+otlp.URL,
+		"OTEL_BSP_SCHEDULE_DELAY=500", "OTEL_METRIC_EXPORT_INTERVAL=1000")
+	p.env = append(p.env, "INVSYNC_STORE_DSN="+strings.Replace(p.storeDSN, "postgres@", "postgres:"+secret+"@", 1))
 	p.startWorker()
 	start := time.Now()
 	out := p.run("starter")
@@ -37,6 +48,13 @@ func TestSyncEndToEnd(t *testing.T) {
 
 	p.waitConverged(ctx, 3*time.Minute, nil)
 	t.Logf("initial sync of %d SKUs: %s after the poller started", skus, time.Since(start).Round(time.Millisecond))
+	first := p.scrape()
+	require.GreaterOrEqual(t, first.sum("invsync_erp_rows_fetched_total"), float64(skus))
+	require.GreaterOrEqual(t, first.sum("invsync_rows_published_total"), float64(skus))
+	require.GreaterOrEqual(t, first.sum("invsync_rows_applied_total"), float64(skus))
+	require.GreaterOrEqual(t, first.sum("invsync_freshness_seconds_count"), float64(skus), "a freshness per row written")
+	require.Positive(t, first.sum("invsync_upsert_duration_seconds_count"))
+	require.Positive(t, first.sum("invsync_erp_query_duration_seconds_count", `query="page"`))
 
 	// 2,000 changes: 1,900 valid updates, 50 successive updates of one SKU,
 	// and 50 that make a row invalid.
@@ -86,6 +104,22 @@ func TestSyncEndToEnd(t *testing.T) {
 	require.Equal(t, int64(1050), got["SKU-0000001"].Quantity, "the last of the repeated updates wins")
 	require.Equal(t, int64(5025), got["SKU-0000001"].PriceCents)
 
+	// The DLQ's depth shows on /metrics (sampled every few seconds), and each
+	// rejection is counted by its reason.
+	require.Eventually(t, func() bool {
+		return p.scrape().sum("invsync_queue_messages", `queue="dlq"`, `state="ready"`) == float64(len(invalid))
+	}, time.Minute, 500*time.Millisecond, "DLQ depth on /metrics")
+	after := p.scrape()
+	byReason := map[string]float64{}
+	for _, code := range invalid {
+		byReason[code]++
+	}
+	for code, n := range byReason {
+		require.Equal(t, n, after.sum("invsync_rows_rejected_total", `reason="`+code+`"`), "rejected rows with reason %s", code)
+	}
+	require.GreaterOrEqual(t, after.sum("invsync_rows_applied_total")-first.sum("invsync_rows_applied_total"), float64(1900+1))
+	checkTelemetry(t, p, otlp, after)
+
 	codes, batches := p.deadLetters(len(invalid), time.Minute)
 	require.Equal(t, invalid, codes, "exactly the invalid rows are dead-lettered, each with its reason")
 
@@ -99,6 +133,99 @@ func TestSyncEndToEnd(t *testing.T) {
 	replayHistories(t, tc, p.pollerID(), batches[0])
 
 	p.stopWorker(30 * time.Second)
+	require.NotContains(t, p.logs.String(), secret, "the worker's log shows no password")
+}
+
+// checkTelemetry checks what an operator reads while the sync runs: the
+// sampled gauges, the status page, health and readiness, one trace from poll
+// to upsert over OTLP, and that the dashboard and the README name only
+// metrics that exist.
+func checkTelemetry(t *testing.T, p *pipeline, otlp *otlpReceiver, m metrics) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		m := p.scrape()
+		return m.sum("invsync_poller_state", `state="idle"`) == 1 && m.sum("invsync_queue_messages", `queue="changes"`) == 0
+	}, time.Minute, 500*time.Millisecond, "poller idle and changes queue empty on /metrics")
+	m = p.scrape()
+	lag := m.sum("invsync_cursor_lag_seconds")
+	require.Positive(t, lag, "cursor lag is at least the settle delay")
+	require.Less(t, lag, 30.0, "an idle poller's cursor lag is about its interval plus the settle delay")
+	require.Contains(t, m, "invsync_erp_backlog_rows")
+	require.Contains(t, m, "invsync_consumer_inflight_messages")
+	require.Contains(t, m, `invsync_queue_messages{queue="changes",state="unacked"}`, "unacked counts from the management API")
+	temporalSDK := 0
+	for f := range m.families() {
+		if strings.HasPrefix(f, "temporal_") {
+			temporalSDK++
+		}
+	}
+	require.Positive(t, temporalSDK, "the Temporal SDK's metrics are exported too")
+
+	code, page := p.get("/")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, page, `class="state idle"`)
+	require.Contains(t, page, "/namespaces/default/workflows/"+p.pollerID()+"/", "a link to the poller's history")
+	code, ready := p.get("/readyz")
+	require.Equal(t, http.StatusOK, code, ready)
+	require.JSONEq(t, `{"temporal":"ok","rabbitmq":"ok","postgres":"ok"}`, ready)
+	code, _ = p.get("/healthz")
+	require.Equal(t, http.StatusOK, code)
+	_, status := p.get("/status.json")
+	for _, body := range []string{status, page, fmt.Sprint(m)} {
+		require.NotContains(t, body, "store-password-must-not-leak")
+	}
+
+	require.Eventually(t, func() bool {
+		return otlp.traceWith("RunActivity:FetchAndPublish", "ConsumeBatch", "StartWorkflow:ApplyChanges",
+			"RunWorkflow:ApplyChanges", "RunActivity:UpsertBatch")
+	}, 30*time.Second, 200*time.Millisecond, "one trace from the poll to the upsert; got %s", otlp.spanNames())
+	require.Eventually(t, func() bool { return otlp.gotMetric(telemetry.MetricRowsApplied) }, 30*time.Second, 200*time.Millisecond,
+		"metrics are exported over OTLP too")
+
+	checkNamedMetrics(t, m.families())
+}
+
+// checkNamedMetrics requires the Grafana dashboard to query only metrics that
+// exist, and the README to explain every invsync metric.
+func checkNamedMetrics(t *testing.T, scraped map[string]bool) {
+	t.Helper()
+	families := maps.Clone(scraped)
+	for _, n := range telemetry.PrometheusNames() {
+		families[n] = true
+	}
+	dash, err := os.ReadFile("../dev/grafana/dashboards/invsync.json")
+	require.NoError(t, err)
+	var d struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	require.NoError(t, json.Unmarshal(dash, &d))
+	require.NotEmpty(t, d.Panels)
+	name := regexp.MustCompile(`\b(invsync|temporal)_[a-z_]+`)
+	for _, panel := range d.Panels {
+		require.NotEmpty(t, panel.Targets, "panel %q queries something", panel.Title)
+		for _, target := range panel.Targets {
+			for _, n := range name.FindAllString(target.Expr, -1) {
+				base := n
+				for _, suf := range []string{"_bucket", "_sum", "_count"} {
+					base = strings.TrimSuffix(base, suf)
+				}
+				require.True(t, families[base] || families[n], "panel %q queries %s, which /metrics does not have; it has %v", panel.Title, n, slices.Sorted(maps.Keys(families)))
+			}
+		}
+	}
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	for f := range families {
+		if strings.HasPrefix(f, "invsync_") {
+			require.True(t, scraped[f] || strings.HasSuffix(f, "_total"), "%s is exported", f)
+			require.Contains(t, string(readme), "`"+f+"`", "README.md explains %s", f)
+		}
+	}
 }
 
 func queryStatus(t *testing.T, tc client.Client, id string) workflows.PollStatus {

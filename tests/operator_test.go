@@ -58,6 +58,8 @@ func TestOperatorControlsThePollerWithTheTemporalCLI(t *testing.T) {
 	// pause, poll-now ignored, resume
 	mustTemporal(t, "workflow", "signal", "--workflow-id", id, "--name", workflows.SignalPause)
 	require.Eventually(t, func() bool { return queryStatus(t, tc, id).State == workflows.StatePaused }, 10*time.Second, 100*time.Millisecond)
+	require.Eventually(t, func() bool { return p.scrape().sum("invsync_poller_state", `state="paused"`) == 1 },
+		20*time.Second, 200*time.Millisecond, "the paused state shows on /metrics")
 	testenv.Exec(t, p.erpDSN, `UPDATE erp_items SET quantity = 8888 WHERE sku = 'SKU-0000006'`)
 	mustTemporal(t, "workflow", "signal", "--workflow-id", id, "--name", workflows.SignalPollNow)
 	time.Sleep(2 * time.Second)
@@ -82,6 +84,7 @@ func TestOperatorControlsThePollerWithTheTemporalCLI(t *testing.T) {
 	time.Sleep(2 * time.Second) // let the re-read rows through the consumers
 	p.waitConverged(ctx, 30*time.Second, nil)
 	require.Equal(t, lastWrite, p.lastWrite(ctx), "re-read rows are no-ops: no row was written")
+	require.GreaterOrEqual(t, p.scrape().sum("invsync_rows_stale_total"), 100.0, "re-read rows are counted as stale")
 
 	replayHistories(t, tc, id)
 	p.stopWorker(30 * time.Second)

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -32,7 +31,7 @@ type pipeline struct {
 	source   string
 	env      []string
 	worker   *exec.Cmd
-	logs     *bytes.Buffer
+	logs     *lockedBuffer
 }
 
 func newPipeline(t testing.TB, skus int, extraEnv ...string) *pipeline {
@@ -55,6 +54,7 @@ func newPipeline(t testing.TB, skus int, extraEnv ...string) *pipeline {
 		"INVSYNC_POLL_INTERVAL=1s",
 		"INVSYNC_SETTLE_DELAY=200ms",
 		"INVSYNC_ERP_POLLS_PER_SECOND=10",
+		"INVSYNC_HTTP_ADDR=127.0.0.1:0",
 	)
 	p.env = append(p.env, extraEnv...)
 	out := p.run("demoerp", "setup", "-skus", fmt.Sprint(skus))
@@ -76,7 +76,7 @@ func (p *pipeline) run(name string, args ...string) string {
 // test ends.
 func (p *pipeline) startWorker() {
 	p.t.Helper()
-	p.logs = new(bytes.Buffer)
+	p.logs = new(lockedBuffer)
 	p.worker = exec.Command(filepath.Join(binDir, "workers"))
 	p.worker.Env = p.env
 	p.worker.Stdout, p.worker.Stderr = p.logs, p.logs

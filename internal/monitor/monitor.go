@@ -318,14 +318,14 @@ func histogram(f *dto.MetricFamily, q float64) (mean, quantile time.Duration) {
 	}
 	mean = time.Duration(total / float64(count) * float64(time.Second))
 	if q > 0 {
-		quantile = time.Duration(math.Inf(1))
+		best := math.Inf(1)
 		for ub, c := range buckets {
-			if float64(c) >= q*float64(count) && time.Duration(ub*float64(time.Second)) < quantile {
-				quantile = time.Duration(ub * float64(time.Second))
+			if float64(c) >= q*float64(count) && ub < best {
+				best = ub
 			}
 		}
-		if quantile == time.Duration(math.Inf(1)) {
-			quantile = 0
+		if !math.IsInf(best, 1) {
+			quantile = time.Duration(best * float64(time.Second))
 		}
 	}
 	return mean, quantile

@@ -39,6 +39,18 @@ const (
 	MetricERPBacklog      = "invsync_erp_backlog_rows"
 )
 
+// PrometheusNames are the names of the pipeline's metrics as /metrics shows
+// them, including those not yet recorded (a counter appears on its first
+// increment).
+func PrometheusNames() []string {
+	return []string{
+		MetricRowsFetched + "_total", MetricRowsPublished + "_total", MetricRowsApplied + "_total",
+		MetricRowsStale + "_total", MetricRowsRejected + "_total", MetricActivityRetries + "_total",
+		MetricConsumerFlight, MetricERPQuery + "_seconds", MetricUpsert + "_seconds", MetricFreshness + "_seconds",
+		MetricCursorLag + "_seconds", MetricPollerState, MetricQueueMessages, MetricERPBacklog,
+	}
+}
+
 // NewMetrics creates the instruments on meter.
 func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	var m Metrics
