@@ -75,7 +75,20 @@ ensure_rabbitmq() {
 		as_root rabbitmq-server -detached >/dev/null 2>&1 || true
 		wait_for 90 RabbitMQ rabbitmq-diagnostics -q check_port_connectivity
 	fi
-	say "RabbitMQ is up on 127.0.0.1:5672"
+	# The management API is where the worker reads unacked message counts.
+	if ! rabbitmq-plugins list -q -e -m 2>/dev/null | grep -qx rabbitmq_management; then
+		say "enabling the RabbitMQ management plugin (queue depths with unacked counts, http://127.0.0.1:15672)"
+		as_root rabbitmq-plugins enable rabbitmq_management >/dev/null
+	fi
+	wait_for 60 "RabbitMQ management API" rabbitmq-diagnostics -q check_port_listener 15672
+	say "RabbitMQ is up on 127.0.0.1:5672, management API on 127.0.0.1:15672"
+}
+
+ensure_chromium() {
+	if ! command -v chromium >/dev/null; then
+		apt_install chromium
+	fi
+	say "headless Chromium is at $(command -v chromium)"
 }
 
 # ensure_temporal_cli installs the temporal CLI (dev server and Web UI) into

@@ -1,0 +1,161 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/invsync/invsync/internal/queue"
+	"github.com/invsync/invsync/internal/telemetry"
+	"github.com/invsync/invsync/workflows"
+)
+
+type fakePoller struct {
+	status workflows.PollStatus
+	err    error
+}
+
+func (f *fakePoller) PollerStatus(context.Context) (workflows.PollStatus, string, error) {
+	return f.status, "run-1", f.err
+}
+
+type fakeQueues map[string]queue.Depth
+
+func (f fakeQueues) Depth(_ context.Context, q string) (queue.Depth, error) {
+	d, ok := f[q]
+	if !ok {
+		return d, errors.New("no such queue")
+	}
+	return d, nil
+}
+
+// fixture is a Monitor over a real telemetry setup, with the poller and the
+// queues faked so each test sets the numbers it needs.
+type fixture struct {
+	mon    *Monitor
+	tel    *telemetry.Telemetry
+	poller *fakePoller
+	queues fakeQueues
+}
+
+func newFixture(t *testing.T, checks map[string]func(context.Context) error) *fixture {
+	t.Helper()
+	tel, err := telemetry.Setup(context.Background(), telemetry.Options{Service: "test"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	f := &fixture{tel: tel, poller: &fakePoller{}, queues: fakeQueues{"c": {}, "d": {}}}
+	f.mon, err = New(Config{
+		Poller: f.poller, Queues: f.queues, ChangesQueue: "c", DeadLetterQueue: "d",
+		Gather: tel.Gather, Checks: checks,
+		WebUI: "http://ui.example", Namespace: "default", PollerID: "invsync-poll-erp",
+	}, tel.Meter)
+	require.NoError(t, err)
+	return f
+}
+
+func TestProgress(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	at := func(sec int, processed, backlog int64, ready int) Snapshot {
+		return Snapshot{
+			At:      t0.Add(time.Duration(sec) * time.Second),
+			Poller:  &workflows.PollStatus{Backlog: backlog},
+			Changes: queue.Depth{Ready: ready, Unacked: -1},
+			Rows:    RowCounts{Applied: processed},
+		}
+	}
+	tests := []struct {
+		name  string
+		steps []Snapshot
+		want  Progress
+	}{
+		{"nothing left is no drain", []Snapshot{at(0, 500, 0, 0)}, Progress{}},
+		{"a drain counts from where it began",
+			[]Snapshot{at(0, 500, 0, 0), at(5, 500, 9000, 1000), at(15, 4500, 5000, 1000)},
+			Progress{Active: true, Done: 4000, Left: 6000, Rate: 4000.0 / 15, ETA: 23 * time.Second}},
+		{"the rate covers the last minute only",
+			[]Snapshot{at(0, 0, 100000, 0), at(60, 1000, 100000, 0), at(120, 7000, 90000, 0)},
+			Progress{Active: true, Done: 7000, Left: 90000, Rate: 6000.0 / 60, ETA: 900 * time.Second}},
+		{"a finished drain resets",
+			[]Snapshot{at(0, 0, 100, 0), at(5, 100, 0, 0), at(10, 100, 0, 50)},
+			Progress{Active: true, Done: 0, Left: 50, Rate: 10, ETA: 5 * time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &Monitor{}
+			var got Progress
+			for _, s := range tt.steps {
+				s.Progress = m.progress(s)
+				m.last, got = s, s.Progress
+			}
+			require.Equal(t, tt.want.Active, got.Active)
+			require.Equal(t, tt.want.Done, got.Done)
+			require.Equal(t, tt.want.Left, got.Left)
+			require.InDelta(t, tt.want.Rate, got.Rate, 0.01)
+			require.Equal(t, tt.want.ETA, got.ETA)
+		})
+	}
+	require.InDelta(t, 40.0, Progress{Done: 4000, Left: 6000}.Percent(), 1e-9)
+	require.Zero(t, Progress{}.Percent())
+}
+
+func TestSampleReadsThePollerQueuesAndCounters(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	erpClock := time.Now().Add(-time.Hour) // the ERP's clock need not be ours
+	f.poller.status = workflows.PollStatus{State: workflows.StateIdle, ERPClock: erpClock, LastPollAt: time.Now().Add(-10 * time.Second),
+		CaughtUpTo: erpClock.Add(-5 * time.Second)}
+	f.queues["c"] = queue.Depth{Ready: 7, Unacked: 3, Consumers: 5}
+	f.queues["d"] = queue.Depth{Ready: 2, Unacked: -1}
+	f.tel.Metrics.Upserted(ctx, 20*time.Millisecond, 8, 2, []time.Duration{3 * time.Second, 7 * time.Second})
+	f.tel.Metrics.Rejected(ctx, "price_negative")
+
+	s := f.mon.Sample(ctx)
+	require.Empty(t, s.PollerError)
+	require.InDelta(t, 15, s.CursorLag.Seconds(), 1, "ERP clock at the last poll + time since, minus caught-up time")
+	require.Equal(t, int64(8), s.Rows.Applied)
+	require.Equal(t, int64(2), s.Rows.Stale)
+	require.Equal(t, map[string]int64{"price_negative": 1}, s.Rows.Rejected)
+	require.Equal(t, 5*time.Second, s.FreshnessMean)
+	require.Equal(t, 10*time.Second, s.FreshnessP95, "upper bound of the bucket holding the 95th percentile")
+	require.Equal(t, 20*time.Millisecond, s.UpsertMean)
+	require.True(t, s.Progress.Active, "10 changes are waiting")
+	require.Equal(t, "http://ui.example/namespaces/default/workflows/invsync-poll-erp/run-1/history", s.PollerURL)
+
+	f.poller.err = errors.New("workflow not found")
+	s = f.mon.Sample(ctx)
+	require.Nil(t, s.Poller)
+	require.Contains(t, s.PollerError, "workflow not found")
+}
+
+func TestReadyNamesWhatIsDown(t *testing.T) {
+	up := func(context.Context) error { return nil }
+	down := func(context.Context) error { return errors.New("connection refused") }
+	for _, tt := range []struct {
+		name   string
+		checks map[string]func(context.Context) error
+		code   int
+		body   string
+	}{
+		{"all up", map[string]func(context.Context) error{"temporal": up, "rabbitmq": up, "postgres": up},
+			http.StatusOK, `{"temporal":"ok","rabbitmq":"ok","postgres":"ok"}`},
+		{"one down", map[string]func(context.Context) error{"temporal": up, "rabbitmq": down, "postgres": up},
+			http.StatusServiceUnavailable, `{"temporal":"ok","rabbitmq":"connection refused","postgres":"ok"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.checks)
+			rec := httptest.NewRecorder()
+			f.mon.Handler(f.tel.Handler()).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+			require.Equal(t, tt.code, rec.Code)
+			require.JSONEq(t, tt.body, rec.Body.String())
+
+			rec = httptest.NewRecorder()
+			f.mon.Handler(f.tel.Handler()).ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+			require.Equal(t, http.StatusOK, rec.Code, "alive whatever its dependencies")
+		})
+	}
+}
