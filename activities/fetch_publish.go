@@ -39,6 +39,9 @@ type FetchInput struct {
 	PageSize    int              `json:"page_size"`
 	MaxPages    int              `json:"max_pages"`
 	SettleDelay time.Duration    `json:"settle_delay"`
+	// StopAt, when set, ends the read at this LastModified: a look-back
+	// re-reading a window behind the poller's cursor.
+	StopAt time.Time `json:"stop_at,omitzero"`
 	// HighWater is the number of ready messages in the changes queue at or
 	// above which no more pages are read; 0 disables the check.
 	HighWater int `json:"high_water"`
@@ -93,6 +96,9 @@ func (p *Poller) FetchAndPublish(ctx context.Context, in FetchInput) (FetchResul
 	p.Metrics.ERPQuery(ctx, "clock", time.Since(start))
 	res.ERPClock = clock
 	upTo := clock.Add(-in.SettleDelay)
+	if !in.StopAt.IsZero() && in.StopAt.Before(upTo) {
+		upTo = in.StopAt
+	}
 	for res.Pages < in.MaxPages {
 		if in.HighWater > 0 {
 			ready, err := p.Publisher.ChangesReady(ctx)

@@ -55,6 +55,8 @@ func run(ctx context.Context, cfg config.Config) error {
 		SettleDelay:    cfg.SettleDelay,
 		QueueHighWater: cfg.QueueHighWater,
 		ERPTaskQueue:   cfg.ERPTaskQueue,
+		Lookback:       cfg.Lookback,
+		LookbackEvery:  cfg.LookbackEvery,
 	})
 	if err != nil {
 		return fmt.Errorf("start poller: %w", err)

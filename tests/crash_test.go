@@ -22,8 +22,8 @@ func TestWorkerKilledMidSyncLosesNothing(t *testing.T) {
 		n := len(p.load(ctx, p.storeDSN, `SELECT sku, quantity, price_cents, erp_modified FROM inventory`))
 		return n > 0
 	}, time.Minute, 20*time.Millisecond, "the sync got going")
-	require.NoError(t, p.worker.Process.Kill())
-	_ = p.worker.Wait()
+	require.NoError(t, p.worker.cmd.Process.Kill())
+	_ = p.worker.cmd.Wait()
 	bad, _ := p.diff(ctx, nil)
 	t.Logf("worker killed with %d of %d rows still to sync", bad, skus)
 	require.Positive(t, bad, "the kill came mid-sync")

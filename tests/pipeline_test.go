@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/invsync/invsync/dev/demoerp"
 	"github.com/invsync/invsync/internal/queue"
 	"github.com/invsync/invsync/internal/testenv"
 	"github.com/invsync/invsync/workflows"
@@ -30,7 +31,7 @@ type pipeline struct {
 	topo     queue.Topology
 	source   string
 	env      []string
-	worker   *exec.Cmd
+	worker   *process
 	logs     *lockedBuffer
 }
 
@@ -44,7 +45,9 @@ func newPipeline(t testing.TB, skus int, extraEnv ...string) *pipeline {
 	}
 	p.env = append(os.Environ(),
 		"INVSYNC_TEMPORAL_ADDRESS="+temporal.FrontendHostPort(),
-		"INVSYNC_ERP_DSN="+p.erpDSN,
+		// The pipeline reads the ERP as a login that may only SELECT from
+		// the view, as in production.
+		"INVSYNC_ERP_DSN="+p.readerDSN(),
 		"INVSYNC_STORE_DSN="+p.storeDSN,
 		"INVSYNC_AMQP_URL="+testenv.AMQPURL(),
 		"INVSYNC_QUEUE_PREFIX="+p.topo.Prefix,
@@ -57,7 +60,7 @@ func newPipeline(t testing.TB, skus int, extraEnv ...string) *pipeline {
 		"INVSYNC_HTTP_ADDR=127.0.0.1:0",
 	)
 	p.env = append(p.env, extraEnv...)
-	out := p.run("demoerp", "setup", "-skus", fmt.Sprint(skus))
+	out := p.run("demoerp", "setup", "-dsn", p.erpDSN, "-skus", fmt.Sprint(skus))
 	require.Contains(t, out, fmt.Sprintf("demo ERP ready: %d SKUs", skus))
 	return p
 }
@@ -76,33 +79,61 @@ func (p *pipeline) run(name string, args ...string) string {
 // test ends.
 func (p *pipeline) startWorker() {
 	p.t.Helper()
-	p.logs = new(lockedBuffer)
-	p.worker = exec.Command(filepath.Join(binDir, "workers"))
-	p.worker.Env = p.env
-	p.worker.Stdout, p.worker.Stderr = p.logs, p.logs
-	require.NoError(p.t, p.worker.Start())
-	p.t.Cleanup(func() {
-		if p.worker.ProcessState == nil {
-			_ = p.worker.Process.Kill()
-			_ = p.worker.Wait()
-		}
-		if p.t.Failed() {
-			p.t.Logf("worker log:\n%s", p.logs)
-		}
-	})
+	p.worker = p.startAnotherWorker()
+	p.logs = p.worker.logs
 }
 
 // stopWorker sends SIGTERM and requires a clean exit.
 func (p *pipeline) stopWorker(within time.Duration) {
 	p.t.Helper()
-	require.NoError(p.t, p.worker.Process.Signal(syscall.SIGTERM))
+	p.worker.stop(within)
+}
+
+// readerDSN is how the pipeline logs in to the ERP.
+func (p *pipeline) readerDSN() string {
+	return strings.Replace(p.erpDSN, "postgres@", demoerp.Reader+"@", 1)
+}
+
+// process is a worker process of the deployment.
+type process struct {
+	t    testing.TB
+	cmd  *exec.Cmd
+	logs *lockedBuffer
+}
+
+// startAnotherWorker starts a worker process of the deployment; it is
+// killed when the test ends if it still runs, and its log shown if the test
+// failed.
+func (p *pipeline) startAnotherWorker() *process {
+	p.t.Helper()
+	w := &process{t: p.t, logs: new(lockedBuffer)}
+	w.cmd = exec.Command(filepath.Join(binDir, "workers"))
+	w.cmd.Env = p.env
+	w.cmd.Stdout, w.cmd.Stderr = w.logs, w.logs
+	require.NoError(p.t, w.cmd.Start())
+	p.t.Cleanup(func() {
+		if w.cmd.ProcessState == nil {
+			_ = w.cmd.Process.Kill()
+			_ = w.cmd.Wait()
+		}
+		if p.t.Failed() {
+			p.t.Logf("worker log:\n%s", w.logs)
+		}
+	})
+	return w
+}
+
+// stop sends SIGTERM and requires a clean exit within the time.
+func (w *process) stop(within time.Duration) {
+	w.t.Helper()
+	require.NoError(w.t, w.cmd.Process.Signal(syscall.SIGTERM))
 	done := make(chan error, 1)
-	go func() { done <- p.worker.Wait() }()
+	go func() { done <- w.cmd.Wait() }()
 	select {
 	case err := <-done:
-		require.NoError(p.t, err, "worker exit")
+		require.NoError(w.t, err, "worker exit")
 	case <-time.After(within):
-		p.t.Fatalf("worker did not stop within %s of SIGTERM", within)
+		w.t.Fatalf("worker did not stop within %s of SIGTERM", within)
 	}
 }
 

@@ -68,6 +68,15 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
+	if cfg.ERP.Driver == erp.DriverSQLServer {
+		warnings, err := erp.CheckSQLServerDSN(cfg.ERP.DSN)
+		if err != nil {
+			return err
+		}
+		for _, w := range warnings {
+			log.Warn(w)
+		}
+	}
 	source, err := erp.Open(ctx, cfg.ERP)
 	if err != nil {
 		return err

@@ -30,6 +30,9 @@ const (
 	StateIdle      = "idle"
 	StateThrottled = "throttled"
 	StatePaused    = "paused"
+	// StateFailing: the last poll failed after its retries (the ERP or
+	// RabbitMQ is down or too slow); the poller tries again each interval.
+	StateFailing = "failing"
 )
 
 // Defaults for PollInput fields left zero.
@@ -60,14 +63,23 @@ type PollInput struct {
 	QueueHighWater int    `json:"queue_high_water"`
 	ERPTaskQueue   string `json:"erp_task_queue"`
 	// PollsPerRun bounds one run's history; the poller then continues as new.
-	PollsPerRun int       `json:"polls_per_run"`
-	Totals      PollTotal `json:"totals"`
+	PollsPerRun int `json:"polls_per_run"`
+	// Lookback is how far behind the cursor the poller re-reads, every
+	// LookbackEvery, for rows committed late with an older LastModified.
+	// Zero disables it. Re-read rows are no-ops downstream.
+	Lookback      time.Duration `json:"lookback,omitempty"`
+	LookbackEvery time.Duration `json:"lookback_every,omitempty"`
+	// LastLookback is when the last look-back finished.
+	LastLookback time.Time `json:"last_lookback,omitzero"`
+	Totals       PollTotal `json:"totals"`
 }
 
 // PollTotal counts work across runs.
 type PollTotal struct {
 	Polls int64 `json:"polls"`
 	Rows  int64 `json:"rows"`
+	// Reread counts rows published again by look-backs.
+	Reread int64 `json:"reread,omitempty"`
 }
 
 func (in PollInput) withDefaults() PollInput {
@@ -89,6 +101,9 @@ func (in PollInput) withDefaults() PollInput {
 	if in.PollsPerRun <= 0 {
 		in.PollsPerRun = DefaultPollsPerRun
 	}
+	if in.Lookback > 0 && in.LookbackEvery <= 0 {
+		in.LookbackEvery = in.Interval
+	}
 	return in
 }
 
@@ -107,6 +122,8 @@ type PollStatus struct {
 	Backlog    int64     `json:"backlog"`
 	NextPollAt time.Time `json:"next_poll_at,omitzero"`
 	LastError  string    `json:"last_error,omitempty"`
+	// LastLookbackAt is when the last look-back finished.
+	LastLookbackAt time.Time `json:"last_lookback_at,omitzero"`
 }
 
 // ResetCursorRequest moves the cursor, e.g. back to re-read a period.
@@ -134,7 +151,7 @@ type poller struct {
 }
 
 func (p *poller) setup(ctx workflow.Context) error {
-	p.status = PollStatus{State: StateIdle, Cursor: p.in.Cursor, Totals: p.in.Totals}
+	p.status = PollStatus{State: StateIdle, Cursor: p.in.Cursor, Totals: p.in.Totals, LastLookbackAt: p.in.LastLookback}
 	if p.in.Paused {
 		p.status.State = StatePaused
 	}
@@ -214,8 +231,16 @@ func (p *poller) run(ctx workflow.Context) error {
 		if err == nil && res.More && !res.Throttled {
 			continue // a backlog remains: read on at once
 		}
+		if err == nil && !res.Throttled && p.lookbackDue(ctx) {
+			if err = p.lookback(ctx); err != nil && temporal.IsCanceledError(err) {
+				return err
+			}
+		}
 		p.status.State = StateIdle
-		if res.Throttled {
+		switch {
+		case err != nil:
+			p.status.State = StateFailing
+		case res.Throttled:
 			p.status.State = StateThrottled
 		}
 		wait := p.in.Interval
@@ -235,27 +260,14 @@ func (p *poller) run(ctx workflow.Context) error {
 // poll runs one FetchAndPublish and moves the cursor to where it stopped,
 // unless the cursor was reset meanwhile.
 func (p *poller) poll(ctx workflow.Context) (activities.FetchResult, error) {
-	p.status.State, p.status.NextPollAt = StatePolling, time.Time{}
+	// A failing poller says so until a poll succeeds, retries included.
+	if p.status.State != StateFailing {
+		p.status.State = StatePolling
+	}
+	p.status.NextPollAt = time.Time{}
 	p.pollNow = false
 	resets := p.resets
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           p.in.ERPTaskQueue,
-		StartToCloseTimeout: 15 * time.Minute,
-		// The activity heartbeats every few seconds: a worker that died
-		// mid-poll is noticed quickly and the retry resumes at the last
-		// confirmed page.
-		HeartbeatTimeout: 15 * time.Second,
-		RetryPolicy:      retryForever,
-	})
-	var a *activities.Poller
-	var res activities.FetchResult
-	err := workflow.ExecuteActivity(actx, a.FetchAndPublish, activities.FetchInput{
-		Cursor:      p.in.Cursor,
-		PageSize:    p.in.PageSize,
-		MaxPages:    p.in.PagesPerPoll,
-		SettleDelay: p.in.SettleDelay,
-		HighWater:   p.in.QueueHighWater,
-	}).Get(ctx, &res)
+	res, err := p.fetch(ctx, p.in.Cursor, time.Time{})
 	p.in.Totals.Polls++
 	p.status.LastPollAt = workflow.Now(ctx)
 	if err != nil {
@@ -263,7 +275,7 @@ func (p *poller) poll(ctx workflow.Context) (activities.FetchResult, error) {
 		workflow.GetLogger(ctx).Error("poll failed", "error", err)
 		return res, err
 	}
-	p.status.LastError = ""
+	p.status.State, p.status.LastError = StatePolling, ""
 	p.status.LastRows = res.Rows
 	p.status.ERPClock = res.ERPClock
 	p.status.Backlog = res.Backlog
@@ -271,10 +283,89 @@ func (p *poller) poll(ctx workflow.Context) (activities.FetchResult, error) {
 		p.status.CaughtUpTo = res.CaughtUpTo
 	}
 	p.in.Totals.Rows += int64(res.Rows)
-	if p.resets == resets {
+	switch {
+	case p.resets != resets:
+	case res.Cursor.LastModified.Before(p.in.Cursor.LastModified):
+		// Never expected; moving back would re-read, never skip, but a
+		// cursor that goes back is a fault to see, not to follow.
+		workflow.GetLogger(ctx).Error("poll returned an earlier cursor; keeping the current one",
+			"cursor", p.in.Cursor.String(), "returned", res.Cursor.String())
+	default:
 		p.in.Cursor = res.Cursor
 	}
 	return res, nil
+}
+
+// fetch runs one FetchAndPublish from the cursor; a non-zero stopAt bounds
+// the read (a look-back).
+func (p *poller) fetch(ctx workflow.Context, from inventory.Cursor, stopAt time.Time) (activities.FetchResult, error) {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           p.in.ERPTaskQueue,
+		StartToCloseTimeout: 15 * time.Minute,
+		// The activity heartbeats every few seconds: a worker that died
+		// mid-poll is noticed quickly and the retry resumes at the last
+		// confirmed page.
+		HeartbeatTimeout: 15 * time.Second,
+		RetryPolicy:      pollRetry,
+	})
+	var a *activities.Poller
+	var res activities.FetchResult
+	err := workflow.ExecuteActivity(actx, a.FetchAndPublish, activities.FetchInput{
+		Cursor:      from,
+		StopAt:      stopAt,
+		PageSize:    p.in.PageSize,
+		MaxPages:    p.in.PagesPerPoll,
+		SettleDelay: p.in.SettleDelay,
+		HighWater:   p.in.QueueHighWater,
+	}).Get(ctx, &res)
+	return res, err
+}
+
+// pollRetry retries a failed poll a few times with backoff, then lets the
+// poller report it as failing and try again at its next interval: an ERP
+// outage shows in the status instead of hiding in an endless retry.
+var pollRetry = &temporal.RetryPolicy{
+	InitialInterval:    time.Second,
+	BackoffCoefficient: 2,
+	MaximumInterval:    30 * time.Second,
+	MaximumAttempts:    5,
+}
+
+// lookbackDue reports whether a look-back should run now. Histories from
+// before look-backs existed replay without one.
+func (p *poller) lookbackDue(ctx workflow.Context) bool {
+	if p.in.Lookback <= 0 || p.in.Cursor.IsZero() {
+		return false
+	}
+	if workflow.GetVersion(ctx, "lookback", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return false
+	}
+	return workflow.Now(ctx).Sub(p.in.LastLookback) >= p.in.LookbackEvery
+}
+
+// lookback re-reads the rows from Lookback before the cursor up to it, so a
+// row committed after the cursor passed its LastModified is still
+// published. The main cursor does not move.
+func (p *poller) lookback(ctx workflow.Context) error {
+	stop := p.in.Cursor.LastModified
+	from := inventory.Cursor{LastModified: stop.Add(-p.in.Lookback)}
+	p.status.State = StatePolling
+	for {
+		res, err := p.fetch(ctx, from, stop)
+		if err != nil {
+			p.status.LastError = err.Error()
+			workflow.GetLogger(ctx).Error("look-back failed", "error", err)
+			return err
+		}
+		p.in.Totals.Reread += int64(res.Rows)
+		if !res.More || res.Throttled {
+			break
+		}
+		from = res.Cursor
+	}
+	p.in.LastLookback = workflow.Now(ctx)
+	p.status.LastLookbackAt = p.in.LastLookback
+	return nil
 }
 
 func (p *poller) continueAsNew(ctx workflow.Context) error {

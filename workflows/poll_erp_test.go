@@ -191,23 +191,31 @@ func TestPollERPResetCursor(t *testing.T) {
 	require.Equal(t, t0.Add(10*time.Second), e.calls[1].at, "a reset polls at once")
 }
 
-func TestPollERPKeepsPollingAfterAFailedPoll(t *testing.T) {
+// failingPollEnv runs PollERP against a FetchAndPublish whose first
+// failures attempts fail with err; later ones succeed at cursor 9/"Z".
+func failingPollEnv(failures int, err error) (*testsuite.TestWorkflowEnvironment, *int) {
 	var s testsuite.WorkflowTestSuite
 	e := s.NewTestWorkflowEnvironment()
+	e.SetStartTime(t0)
 	var a *activities.Poller
 	e.RegisterActivity(a)
-	calls := 0
+	attempts := new(int)
 	e.OnActivity(a.FetchAndPublish, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.FetchInput) (activities.FetchResult, error) {
-			calls++
-			if calls == 1 {
-				return activities.FetchResult{}, temporal.NewNonRetryableApplicationError("view missing", "Config", nil)
+			*attempts++
+			if *attempts <= failures {
+				return activities.FetchResult{}, err
 			}
-			return activities.FetchResult{Cursor: cursorAt(1, "A")}, nil
+			return activities.FetchResult{Cursor: cursorAt(9, "Z"), Rows: 3}, nil
 		})
+	return e, attempts
+}
+
+func TestPollERPKeepsPollingAfterAFailedPoll(t *testing.T) {
+	e, attempts := failingPollEnv(1, temporal.NewNonRetryableApplicationError("view missing", "Config", nil))
 	e.ExecuteWorkflow(PollERP, PollInput{PollsPerRun: 2})
-	require.Equal(t, 2, calls)
-	require.Equal(t, cursorAt(1, "A"), continuedAs(t, e.GetWorkflowError()).Cursor)
+	require.Equal(t, 2, *attempts, "a non-retryable failure is not retried, the next poll comes")
+	require.Equal(t, cursorAt(9, "Z"), continuedAs(t, e.GetWorkflowError()).Cursor)
 }
 
 func TestPollERPLooksAgainOnceSettlingRowsSettle(t *testing.T) {
@@ -219,4 +227,64 @@ func TestPollERPLooksAgainOnceSettlingRowsSettle(t *testing.T) {
 	require.Len(t, e.calls, 3)
 	require.Equal(t, 5*time.Second, e.calls[1].at.Sub(e.calls[0].at), "settling rows are read after the settle delay")
 	require.Equal(t, DefaultPollInterval, e.calls[2].at.Sub(e.calls[1].at))
+}
+
+// TestPollERPReportsAnERPOutage fails the poll activity with a retryable
+// error: after its few retries the poller says it is failing, keeps its
+// cursor, tries again at the next interval and recovers.
+func TestPollERPReportsAnERPOutage(t *testing.T) {
+	e, attempts := failingPollEnv(int(pollRetry.MaximumAttempts), errors.New("dial tcp erp:1433: connection refused"))
+	var during PollStatus
+	e.RegisterDelayedCallback(func() {
+		v, err := e.QueryWorkflow(QueryStatus)
+		require.NoError(t, err)
+		require.NoError(t, v.Get(&during))
+	}, 25*time.Second) // after the retries (1+2+4+8 s), before the next interval
+	e.ExecuteWorkflow(PollERP, PollInput{Cursor: cursorAt(1, "A"), PollsPerRun: 2})
+
+	require.Equal(t, StateFailing, during.State)
+	require.Contains(t, during.LastError, "connection refused")
+	require.Equal(t, cursorAt(1, "A"), during.Cursor, "a failed poll does not move the cursor")
+	require.Equal(t, int(pollRetry.MaximumAttempts)+1, *attempts, "retried with backoff, then tried again")
+	require.Equal(t, cursorAt(9, "Z"), continuedAs(t, e.GetWorkflowError()).Cursor)
+}
+
+func TestPollERPNeverMovesTheCursorBack(t *testing.T) {
+	e := newPollEnv(t,
+		activities.FetchResult{Cursor: cursorAt(5, "E"), Rows: 1},
+		activities.FetchResult{Cursor: cursorAt(2, "B"), Rows: 1},
+	)
+	e.ExecuteWorkflow(PollERP, PollInput{PollsPerRun: 2})
+	require.Equal(t, cursorAt(5, "E"), continuedAs(t, e.GetWorkflowError()).Cursor)
+}
+
+// TestPollERPLooksBackBehindTheCursor: every LookbackEvery, once caught up,
+// the poller re-reads the window behind its cursor, paging through it, and
+// its own cursor stays where it was.
+func TestPollERPLooksBackBehindTheCursor(t *testing.T) {
+	e := newPollEnv(t,
+		activities.FetchResult{Cursor: cursorAt(600, "M"), Rows: 10},              // poll
+		activities.FetchResult{Cursor: cursorAt(400, "K"), Rows: 100, More: true}, // look-back, page 1
+		activities.FetchResult{Cursor: cursorAt(600, "M"), Rows: 20},              // look-back, page 2
+		activities.FetchResult{Cursor: cursorAt(601, "N"), Rows: 1},               // poll
+		activities.FetchResult{Cursor: cursorAt(601, "N")},                        // poll
+	)
+	e.ExecuteWorkflow(PollERP, PollInput{PollsPerRun: 5, Interval: time.Minute, Lookback: 5 * time.Minute, LookbackEvery: 90 * time.Second})
+
+	require.Len(t, e.calls, 8)
+	lb := e.calls[1].in
+	require.Equal(t, inventory.Cursor{LastModified: t0.Add(300 * time.Second)}, lb.Cursor, "from Lookback before the cursor")
+	require.Equal(t, t0.Add(600*time.Second), lb.StopAt, "up to the cursor")
+	require.Equal(t, cursorAt(400, "K"), e.calls[2].in.Cursor, "a long window is paged")
+	require.Equal(t, lb.StopAt, e.calls[2].in.StopAt)
+	require.Equal(t, cursorAt(600, "M"), e.calls[3].in.Cursor, "the poller's cursor did not move")
+	for i, isLookback := range []bool{false, true, true, false, false, true, false, false} {
+		require.Equal(t, isLookback, !e.calls[i].in.StopAt.IsZero(), "call %d at %s", i, e.calls[i].at.Sub(t0))
+	}
+	require.Equal(t, 120*time.Second, e.calls[5].at.Sub(t0), "the next look-back once LookbackEvery has passed")
+	require.Equal(t, t0.Add(601*time.Second), e.calls[5].in.StopAt, "up to the cursor as it is then")
+	next := continuedAs(t, e.GetWorkflowError())
+	require.Equal(t, int64(100+20), next.Totals.Reread)
+	require.Equal(t, 5*time.Minute, next.Lookback, "settings carry over")
+	require.False(t, next.LastLookback.IsZero())
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -14,6 +15,10 @@ import (
 
 // View is the view the poller reads.
 const View = "v_inventory"
+
+// Reader is the login the pipeline reads the demo ERP as: it may SELECT from
+// the view and nothing else, as on a production ERP.
+const Reader = "invsync_erp_reader"
 
 const schema = `
 CREATE TABLE IF NOT EXISTS erp_items (
@@ -41,6 +46,9 @@ func Setup(ctx context.Context, db *pgxpool.Pool, n int) (int, error) {
 	if _, err := db.Exec(ctx, schema); err != nil {
 		return 0, fmt.Errorf("demo erp schema: %w", err)
 	}
+	if err := grantReader(ctx, db); err != nil {
+		return 0, err
+	}
 	var rows int
 	if err := db.QueryRow(ctx, `SELECT count(*) FROM erp_items`).Scan(&rows); err != nil {
 		return 0, err
@@ -59,6 +67,36 @@ func Setup(ctx context.Context, db *pgxpool.Pool, n int) (int, error) {
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// grantReader creates the Reader login if it is missing (roles are shared by
+// the server's databases, so concurrent setups may race to create it) and
+// lets it read the view of this database only.
+func grantReader(ctx context.Context, db *pgxpool.Pool) error {
+	_, err := db.Exec(ctx, `
+DO $$ BEGIN
+    CREATE ROLE `+Reader+` LOGIN;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+END $$`)
+	if err != nil {
+		return fmt.Errorf("demo erp reader role: %w", err)
+	}
+	var dbName string
+	if err := db.QueryRow(ctx, `SELECT current_database()`).Scan(&dbName); err != nil {
+		return err
+	}
+	for _, stmt := range []string{
+		`GRANT CONNECT ON DATABASE ` + pgxIdent(dbName) + ` TO ` + Reader,
+		`GRANT USAGE ON SCHEMA public TO ` + Reader,
+		`GRANT SELECT ON ` + View + ` TO ` + Reader,
+	} {
+		if _, err := db.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("demo erp reader: %w", err)
+		}
+	}
+	return nil
+}
+
+func pgxIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 // Churn changes random SKUs at about rate rows a second until ctx is done.
 // A share of the changes (0..1) makes a row invalid: a negative price or

@@ -46,6 +46,8 @@ type Config struct {
 	PagesPerPoll   int
 	SettleDelay    time.Duration
 	QueueHighWater int
+	Lookback       time.Duration
+	LookbackEvery  time.Duration
 
 	LogLevel      string
 	HTTPAddr      string
@@ -119,12 +121,16 @@ func register(fs *flag.FlagSet, getenv func(string) string, c *Config) *registra
 	r.str(&c.Source, "source", "INVSYNC_SOURCE", "erp", "name of the ERP source; the poller's workflow ID is invsync-poll-<source>")
 
 	r.str(&c.ERP.Driver, "erp-driver", "INVSYNC_ERP_DRIVER", erp.DriverPostgres, "ERP database: sqlserver or postgres")
-	r.secret(&c.ERP.DSN, "erp-dsn", "INVSYNC_ERP_DSN", "postgres://postgres@127.0.0.1:5432/invsync_erp?sslmode=disable", "ERP connection string (read-only access is enough)")
+	r.secret(&c.ERP.DSN, "erp-dsn", "INVSYNC_ERP_DSN", "postgres://invsync_erp_reader@127.0.0.1:5432/invsync_erp?sslmode=disable", "ERP connection string; SELECT on the view is all it needs (SQL Server: add ApplicationIntent=ReadOnly and encrypt options here)")
 	r.str(&c.ERP.View, "erp-view", "INVSYNC_ERP_VIEW", "v_inventory", "ERP view to poll: view or schema.view")
 	r.str(&c.ERP.Columns.SKU, "erp-col-sku", "INVSYNC_ERP_COL_SKU", "sku", "view column: SKU")
 	r.str(&c.ERP.Columns.Quantity, "erp-col-quantity", "INVSYNC_ERP_COL_QUANTITY", "quantity", "view column: quantity on hand")
 	r.str(&c.ERP.Columns.Price, "erp-col-price", "INVSYNC_ERP_COL_PRICE", "price", "view column: price (decimal)")
-	r.str(&c.ERP.Columns.LastModified, "erp-col-last-modified", "INVSYNC_ERP_COL_LAST_MODIFIED", "last_modified", "view column: last-modified time")
+	r.str(&c.ERP.Columns.LastModified, "erp-col-last-modified", "INVSYNC_ERP_COL_LAST_MODIFIED", "last_modified", "view column: last-modified time (datetime, datetime2, datetimeoffset, timestamp or timestamptz)")
+	r.str(&c.ERP.Columns.Cost, "erp-col-cost", "INVSYNC_ERP_COL_COST", "", "view column: unit cost (decimal), for pricing rules (empty: none)")
+	r.str(&c.ERP.Columns.Category, "erp-col-category", "INVSYNC_ERP_COL_CATEGORY", "", "view column: category, for pricing rules (empty: none)")
+	r.str(&c.ERP.Clock, "erp-clock", "INVSYNC_ERP_CLOCK", erp.ClockLocal, "how the ERP writes a last-modified without offset: local (its server's local time) or utc")
+	r.duration(&c.ERP.QueryTimeout, "erp-query-timeout", "INVSYNC_ERP_QUERY_TIMEOUT", time.Minute, "longest one ERP query may take before it is cancelled and retried")
 	r.float(&c.ERPQueriesPerSecond, "erp-polls-per-second", "INVSYNC_ERP_POLLS_PER_SECOND", 2, "most ERP poll activities started per second, across all workers")
 
 	r.secret(&c.StoreDSN, "store-dsn", "INVSYNC_STORE_DSN", "postgres://postgres@127.0.0.1:5432/invsync_store?sslmode=disable", "storefront PostgreSQL connection string")
@@ -140,6 +146,8 @@ func register(fs *flag.FlagSet, getenv func(string) string, c *Config) *registra
 	r.int(&c.PageSize, "page-size", "INVSYNC_PAGE_SIZE", workflows.DefaultPageSize, "poller, set by the starter: rows per ERP query")
 	r.int(&c.PagesPerPoll, "pages-per-poll", "INVSYNC_PAGES_PER_POLL", workflows.DefaultPagesPerPoll, "poller, set by the starter: most pages one poll activity reads")
 	r.duration(&c.SettleDelay, "settle-delay", "INVSYNC_SETTLE_DELAY", workflows.DefaultSettleDelay, "poller, set by the starter: rows newer than the ERP clock minus this wait for a later poll")
+	r.duration(&c.Lookback, "lookback", "INVSYNC_LOOKBACK", 10*time.Minute, "poller, set by the starter: how far behind its cursor it re-reads for late commits (0: never)")
+	r.duration(&c.LookbackEvery, "lookback-every", "INVSYNC_LOOKBACK_EVERY", 5*time.Minute, "poller, set by the starter: how often it re-reads the look-back window")
 	r.int(&c.QueueHighWater, "queue-high-water", "INVSYNC_QUEUE_HIGH_WATER", 200000, "poller, set by the starter: ready changes at which it holds back (0: never)")
 
 	r.str(&c.LogLevel, "log-level", "INVSYNC_LOG_LEVEL", "info", "debug, info, warn or error")
@@ -194,6 +202,9 @@ func (c Config) Validate() error {
 	}
 	if c.PollInterval <= 0 || c.BatchWait <= 0 || c.SettleDelay < 0 {
 		errs = append(errs, errors.New("poll-interval and batch-wait must be positive, settle-delay not negative"))
+	}
+	if c.Lookback < 0 || (c.Lookback > 0 && c.LookbackEvery <= 0) {
+		errs = append(errs, errors.New("lookback must not be negative, and lookback-every must be positive when it is set"))
 	}
 	return errors.Join(errs...)
 }

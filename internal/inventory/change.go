@@ -17,6 +17,9 @@ type Change struct {
 	SKU      string  `json:"sku"`
 	Quantity *int64  `json:"quantity"`
 	Price    *string `json:"price"` // exact decimal text as the ERP returned it
+	// Cost and Category are read when the view maps them (for pricing).
+	Cost     *string `json:"cost,omitempty"`
+	Category *string `json:"category,omitempty"`
 	// LastModified is the ERP's own change time: the row's version.
 	LastModified time.Time `json:"last_modified"`
 	// ObservedAt is the ERP clock of the read that saw this version. It breaks

@@ -354,7 +354,7 @@ func (m *Monitor) registerGauges(meter metric.Meter) error {
 			o.ObserveFloat64(lag, s.CursorLag.Seconds())
 			o.ObserveInt64(backlog, s.Poller.Backlog)
 		}
-		for _, st := range []string{workflows.StatePolling, workflows.StateIdle, workflows.StateThrottled, workflows.StatePaused, stateUnreachable} {
+		for _, st := range []string{workflows.StatePolling, workflows.StateIdle, workflows.StateThrottled, workflows.StatePaused, workflows.StateFailing, stateUnreachable} {
 			v := int64(0)
 			if st == current {
 				v = 1

@@ -29,7 +29,7 @@ func run(args []string) error {
 		return fmt.Errorf("usage: demoerp setup|churn [flags]")
 	}
 	fs := flag.NewFlagSet("demoerp "+args[0], flag.ContinueOnError)
-	dsn := fs.String("dsn", envOr("INVSYNC_ERP_DSN", "postgres://postgres@127.0.0.1:5432/invsync_erp?sslmode=disable"), "demo ERP database ($INVSYNC_ERP_DSN)")
+	dsn := fs.String("dsn", envOr("DEMO_ERP_DSN", "postgres://postgres@127.0.0.1:5432/invsync_erp?sslmode=disable"), "demo ERP database, as its owner ($DEMO_ERP_DSN)")
 	skus := fs.Int("skus", 100000, "SKUs to seed into an empty demo ERP")
 	rate := fs.Float64("rate", 20, "changes a second")
 	invalid := fs.Float64("invalid", 0.02, "share of changes that make a row invalid")
