@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/invsync/invsync/internal/inventory"
+	"github.com/invsync/invsync/internal/pricing"
 	"github.com/invsync/invsync/internal/queue"
 	"github.com/invsync/invsync/internal/storefront"
 	"github.com/invsync/invsync/internal/telemetry"
@@ -25,7 +26,25 @@ type DeadLetterPublisher interface {
 type Applier struct {
 	Store       Store
 	DeadLetters DeadLetterPublisher
-	Metrics     *telemetry.Metrics // nil: not recorded
+	// DLQ is the dead-letter queue the operations on it read.
+	DLQ DeadLetterQueue
+	// Rules validates and prices each change; nil: ERP prices, no backorders.
+	Rules   RuleSource
+	Metrics *telemetry.Metrics // nil: not recorded
+}
+
+// RuleSource gives the pricing and validation rules in force. They may
+// change between calls (a reloaded file); an activity uses one set
+// throughout, and a workflow never sees them, so replays stay deterministic.
+type RuleSource interface {
+	Current() *pricing.Rules
+}
+
+func (a *Applier) rules() *pricing.Rules {
+	if a.Rules == nil {
+		return pricing.None()
+	}
+	return a.Rules.Current()
 }
 
 // UpsertInput is a batch of changes.
@@ -39,19 +58,22 @@ type UpsertResult struct {
 	Applied  int                `json:"applied"`
 	Stale    int                `json:"stale"`
 	Rejected []queue.DeadLetter `json:"rejected,omitempty"`
+	// RulesVersion names the pricing rules the batch was priced with.
+	RulesVersion string `json:"rules_version"`
 }
 
-// UpsertBatch validates the batch, writes the valid rows in one guarded
+// UpsertBatch validates and prices the batch, writes the valid rows in one guarded
 // upsert, and returns the rejected ones with their reasons. It is idempotent:
 // a retry after a lost reply finds the rows already written and counts them
 // stale. If the storefront refuses the batch as data, the rows are tried one
 // by one so that only the offending rows are rejected.
 func (a *Applier) UpsertBatch(ctx context.Context, in UpsertInput) (UpsertResult, error) {
-	var res UpsertResult
+	rules := a.rules()
+	res := UpsertResult{RulesVersion: rules.Version}
 	items := make([]inventory.Item, 0, len(in.Changes))
 	valid := make([]inventory.Change, 0, len(in.Changes)) // valid[i] is the source of items[i]
 	for _, c := range in.Changes {
-		item, rej := inventory.Validate(c)
+		item, rej := rules.Apply(c)
 		if rej != nil {
 			res.Rejected = append(res.Rejected, deadLetter(in.BatchID, c, *rej))
 			continue

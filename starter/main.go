@@ -13,13 +13,15 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/invsync/invsync/internal/config"
-	"github.com/invsync/invsync/internal/logging"
 
 	"github.com/invsync/invsync/workflows"
 )
 
 func main() {
-	cfg, err := config.Load("starter", os.Args[1:], os.Getenv)
+	cfg, rest, err := config.Load("starter", os.Args[1:], os.Getenv)
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("unexpected arguments %q", rest)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starter:", err)
 		os.Exit(2)
@@ -33,13 +35,9 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config.Config) error {
-	log, err := logging.New("warn")
+	tc, err := cfg.DialCommand(ctx)
 	if err != nil {
 		return err
-	}
-	tc, err := client.DialContext(ctx, cfg.ClientOptions(log))
-	if err != nil {
-		return fmt.Errorf("temporal: %w", err)
 	}
 	defer tc.Close()
 	id := workflows.PollWorkflowID(cfg.Source)

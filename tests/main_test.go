@@ -32,7 +32,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binDir = filepath.Join(dir, "bin")
-	build := exec.Command("go", "build", "-o", binDir+"/", "../workers", "../starter", "../dev/cmd/demoerp")
+	build := exec.Command("go", "build", "-o", binDir+"/", "../workers", "../starter", "../dlq", "../dev/cmd/demoerp")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build binaries:", err)

@@ -27,6 +27,7 @@ import (
 	"github.com/invsync/invsync/internal/erp"
 	"github.com/invsync/invsync/internal/logging"
 	"github.com/invsync/invsync/internal/monitor"
+	"github.com/invsync/invsync/internal/pricing"
 	"github.com/invsync/invsync/internal/queue"
 	"github.com/invsync/invsync/internal/storefront"
 	"github.com/invsync/invsync/internal/telemetry"
@@ -34,7 +35,10 @@ import (
 )
 
 func main() {
-	cfg, err := config.Load("workers", os.Args[1:], os.Getenv)
+	cfg, rest, err := config.Load("workers", os.Args[1:], os.Getenv)
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("unexpected arguments %q", rest)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "workers:", err)
 		os.Exit(2)
@@ -84,6 +88,21 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer source.Close()
 	publisher := queue.NewPublisher(cfg.AMQPURL, cfg.Topology())
 	defer publisher.Close()
+	var rules activities.RuleSource
+	if cfg.PricingRules != "" {
+		// A bad rules file stops the worker here; later, a bad edit is
+		// logged and the rules before it stay in force.
+		w, err := pricing.Watch(cfg.PricingRules, log)
+		if err != nil {
+			return err
+		}
+		log.Info("pricing rules loaded", "path", cfg.PricingRules, "version", w.Current().Version)
+		rules = w
+		rctx, stopRules := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); w.Run(rctx, 2*time.Second) }()
+		defer func() { stopRules(); <-done }()
+	}
 
 	tel, err := telemetry.Setup(ctx, telemetry.Options{Service: "invsync-worker", OTLPEndpoint: cfg.OTLPEndpoint})
 	if err != nil {
@@ -166,7 +185,16 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	applyWorker := worker.New(tc, cfg.ApplyTaskQueue, worker.Options{WorkerStopTimeout: 30 * time.Second})
 	applyWorker.RegisterWorkflow(workflows.ApplyChanges)
-	applyWorker.RegisterActivity(&activities.Applier{Store: store, DeadLetters: publisher, Metrics: tel.Metrics})
+	applyWorker.RegisterWorkflow(workflows.ListDeadLetters)
+	applyWorker.RegisterWorkflow(workflows.ReplayDeadLetters)
+	applyWorker.RegisterWorkflow(workflows.PurgeDeadLetters)
+	applyWorker.RegisterActivity(&activities.Applier{
+		Store:       store,
+		DeadLetters: publisher,
+		DLQ:         queue.DLQ{URL: cfg.AMQPURL, Topology: topo},
+		Rules:       rules,
+		Metrics:     tel.Metrics,
+	})
 
 	if err := erpWorker.Start(); err != nil {
 		return fmt.Errorf("start erp worker: %w", err)

@@ -27,6 +27,8 @@ CREATE TABLE IF NOT EXISTS erp_items (
     price         numeric(12,2),
     last_modified timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+ALTER TABLE erp_items ADD COLUMN IF NOT EXISTS cost numeric(12,2);
+ALTER TABLE erp_items ADD COLUMN IF NOT EXISTS category text;
 CREATE INDEX IF NOT EXISTS erp_items_last_modified ON erp_items (last_modified, sku);
 CREATE OR REPLACE FUNCTION erp_items_touch() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -37,7 +39,7 @@ DROP TRIGGER IF EXISTS erp_items_touch ON erp_items;
 CREATE TRIGGER erp_items_touch BEFORE INSERT OR UPDATE ON erp_items
     FOR EACH ROW EXECUTE FUNCTION erp_items_touch();
 CREATE OR REPLACE VIEW v_inventory AS
-    SELECT sku, quantity, price, last_modified FROM erp_items;
+    SELECT sku, quantity, price, last_modified, cost, category FROM erp_items;
 `
 
 // Setup creates the schema if it is missing and, if the table is empty,
@@ -57,10 +59,12 @@ func Setup(ctx context.Context, db *pgxpool.Pool, n int) (int, error) {
 		return rows, nil
 	}
 	tag, err := db.Exec(ctx, `
-		INSERT INTO erp_items (sku, quantity, price)
+		INSERT INTO erp_items (sku, quantity, price, cost, category)
 		SELECT 'SKU-' || lpad(g::text, 7, '0'),
 		       (g::bigint * 7919) % 500,
-		       ((g::bigint * 104729) % 100000) / 100.0 + 0.99
+		       ((g::bigint * 104729) % 100000) / 100.0 + 0.99,
+		       round(((g::bigint * 104729) % 100000) / 160.0, 2),
+		       (ARRAY['tools', 'garden', 'electronics', 'kitchen'])[1 + g % 4]
 		FROM generate_series(1, $1::int) g`, n)
 	if err != nil {
 		return 0, fmt.Errorf("demo erp seed: %w", err)

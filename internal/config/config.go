@@ -4,11 +4,13 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +52,7 @@ type Config struct {
 	LookbackEvery  time.Duration
 
 	LogLevel      string
+	PricingRules  string
 	HTTPAddr      string
 	OTLPEndpoint  string
 	TemporalUI    string
@@ -151,6 +154,7 @@ func register(fs *flag.FlagSet, getenv func(string) string, c *Config) *registra
 	r.int(&c.QueueHighWater, "queue-high-water", "INVSYNC_QUEUE_HIGH_WATER", 200000, "poller, set by the starter: ready changes at which it holds back (0: never)")
 
 	r.str(&c.LogLevel, "log-level", "INVSYNC_LOG_LEVEL", "info", "debug, info, warn or error")
+	r.str(&c.PricingRules, "pricing-rules", "INVSYNC_PRICING_RULES", "", "worker: pricing and validation rules file (YAML), reloaded when it changes (empty: ERP prices, negative stock rejected)")
 	r.str(&c.HTTPAddr, "http-addr", "INVSYNC_HTTP_ADDR", "127.0.0.1:9464", "worker: address of the status page, /metrics, /healthz and /readyz")
 	r.str(&c.OTLPEndpoint, "otlp-endpoint", "INVSYNC_OTLP_ENDPOINT", "", "worker: OTLP/HTTP base URL for traces and metrics, e.g. http://127.0.0.1:4318 (empty: none)")
 	r.str(&c.TemporalUI, "temporal-ui", "INVSYNC_TEMPORAL_UI", "http://127.0.0.1:8233", "Temporal Web UI base URL, for the status page's links")
@@ -158,18 +162,19 @@ func register(fs *flag.FlagSet, getenv func(string) string, c *Config) *registra
 	return r
 }
 
-// Load parses args over the environment.
-func Load(name string, args []string, getenv func(string) string) (Config, error) {
+// Load parses args over the environment. It returns the arguments after
+// the flags, for commands that take some.
+func Load(name string, args []string, getenv func(string) string) (Config, []string, error) {
 	var c Config
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	r := register(fs, getenv, &c)
 	if len(r.errs) > 0 {
-		return c, errors.Join(r.errs...)
+		return c, nil, errors.Join(r.errs...)
 	}
 	if err := fs.Parse(args); err != nil {
-		return c, err
+		return c, nil, err
 	}
-	return c, c.Validate()
+	return c, fs.Args(), c.Validate()
 }
 
 // Reference lists every option, for documentation.
@@ -216,6 +221,17 @@ func (c Config) ClientOptions(log *slog.Logger) client.Options {
 		Namespace: c.TemporalNamespace,
 		Logger:    tlog.NewStructuredLogger(log),
 	}
+}
+
+// DialCommand connects a short-lived command (the starter, dlq) to Temporal,
+// logging only its warnings.
+func (c Config) DialCommand(ctx context.Context) (client.Client, error) {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	tc, err := client.DialContext(ctx, c.ClientOptions(log))
+	if err != nil {
+		return nil, fmt.Errorf("temporal: %w", err)
+	}
+	return tc, nil
 }
 
 // Topology is the RabbitMQ topology the settings name.

@@ -12,7 +12,7 @@ import (
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestLoadPrefersFlagsOverEnvironmentOverDefaults(t *testing.T) {
-	c, err := Load("t", []string{"-consumers", "7"}, env(map[string]string{
+	c, _, err := Load("t", []string{"-consumers", "7"}, env(map[string]string{
 		"INVSYNC_CONSUMERS": "3", "INVSYNC_BATCH_SIZE": "42", "INVSYNC_POLL_INTERVAL": "10s",
 	}))
 	require.NoError(t, err)
@@ -36,7 +36,7 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{nil, []string{"-erp-driver", "oracle"}, "erp driver"},
 		{nil, []string{"-source", "a b"}, "source"},
 	} {
-		_, err := Load("t", tt.args, env(tt.env))
+		_, _, err := Load("t", tt.args, env(tt.env))
 		require.ErrorContains(t, err, tt.want)
 	}
 }

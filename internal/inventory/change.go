@@ -61,6 +61,15 @@ type Item struct {
 	PriceCents   int64
 	LastModified time.Time
 	ObservedAt   time.Time
+	// RulesVersion names the pricing rules that set PriceCents.
+	RulesVersion string
+}
+
+// Policy holds the validation choices an operator makes.
+type Policy struct {
+	// Backorder accepts a negative quantity as stock on backorder instead of
+	// rejecting the row.
+	Backorder bool
 }
 
 // Reason codes for rejected rows. They are stable: operators filter the DLQ on
@@ -76,6 +85,9 @@ const (
 	ReasonLastModifiedMissing = "last_modified_missing"
 	ReasonUndecodable         = "undecodable"
 	ReasonStorefrontRejected  = "storefront_rejected"
+	ReasonCostMissing         = "cost_missing"
+	ReasonCostInvalid         = "cost_invalid"
+	ReasonPriceRuleFailed     = "price_rule_failed"
 )
 
 // Rejection says why a change cannot be applied.
@@ -91,7 +103,7 @@ func reject(code, format string, args ...any) *Rejection {
 }
 
 // Validate turns a change into a storefront item or says why it cannot be one.
-func Validate(c Change) (Item, *Rejection) {
+func Validate(c Change, policy Policy) (Item, *Rejection) {
 	switch {
 	case c.SKU == "":
 		return Item{}, reject(ReasonSKUEmpty, "sku is empty")
@@ -101,8 +113,8 @@ func Validate(c Change) (Item, *Rejection) {
 		return Item{}, reject(ReasonLastModifiedMissing, "last_modified is missing")
 	case c.Quantity == nil:
 		return Item{}, reject(ReasonQuantityMissing, "quantity is missing")
-	case *c.Quantity < 0:
-		return Item{}, reject(ReasonQuantityNegative, "quantity %d is negative", *c.Quantity)
+	case *c.Quantity < 0 && !policy.Backorder:
+		return Item{}, reject(ReasonQuantityNegative, "quantity %d is negative (backorders are not allowed)", *c.Quantity)
 	case c.Price == nil:
 		return Item{}, reject(ReasonPriceMissing, "price is missing")
 	}

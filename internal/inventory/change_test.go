@@ -54,24 +54,27 @@ func TestValidate(t *testing.T) {
 		name   string
 		mutate func(*Change)
 		code   string
+		policy Policy
 	}{
-		{"valid", func(*Change) {}, ""},
-		{"zero quantity is stock-out, not an error", func(c *Change) { c.Quantity = ptr(int64(0)) }, ""},
-		{"empty sku", func(c *Change) { c.SKU = "" }, ReasonSKUEmpty},
-		{"long sku", func(c *Change) { c.SKU = strings.Repeat("x", MaxSKULength+1) }, ReasonSKUTooLong},
-		{"max sku", func(c *Change) { c.SKU = strings.Repeat("x", MaxSKULength) }, ""},
-		{"no last modified", func(c *Change) { c.LastModified = time.Time{} }, ReasonLastModifiedMissing},
-		{"null quantity", func(c *Change) { c.Quantity = nil }, ReasonQuantityMissing},
-		{"negative quantity", func(c *Change) { c.Quantity = ptr(int64(-1)) }, ReasonQuantityNegative},
-		{"null price", func(c *Change) { c.Price = nil }, ReasonPriceMissing},
-		{"garbage price", func(c *Change) { c.Price = ptr("abc") }, ReasonPriceInvalid},
-		{"negative price", func(c *Change) { c.Price = ptr("-0.01") }, ReasonPriceNegative},
+		{"valid", func(*Change) {}, "", Policy{}},
+		{"zero quantity is stock-out, not an error", func(c *Change) { c.Quantity = ptr(int64(0)) }, "", Policy{}},
+		{"empty sku", func(c *Change) { c.SKU = "" }, ReasonSKUEmpty, Policy{}},
+		{"long sku", func(c *Change) { c.SKU = strings.Repeat("x", MaxSKULength+1) }, ReasonSKUTooLong, Policy{}},
+		{"max sku", func(c *Change) { c.SKU = strings.Repeat("x", MaxSKULength) }, "", Policy{}},
+		{"no last modified", func(c *Change) { c.LastModified = time.Time{} }, ReasonLastModifiedMissing, Policy{}},
+		{"null quantity", func(c *Change) { c.Quantity = nil }, ReasonQuantityMissing, Policy{}},
+		{"negative quantity", func(c *Change) { c.Quantity = ptr(int64(-1)) }, ReasonQuantityNegative, Policy{}},
+		{"negative quantity as backorder", func(c *Change) { c.Quantity = ptr(int64(-4)) }, "", Policy{Backorder: true}},
+		{"backorder does not excuse a missing quantity", func(c *Change) { c.Quantity = nil }, ReasonQuantityMissing, Policy{Backorder: true}},
+		{"null price", func(c *Change) { c.Price = nil }, ReasonPriceMissing, Policy{}},
+		{"garbage price", func(c *Change) { c.Price = ptr("abc") }, ReasonPriceInvalid, Policy{}},
+		{"negative price", func(c *Change) { c.Price = ptr("-0.01") }, ReasonPriceNegative, Policy{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := good
 			tt.mutate(&c)
-			item, rej := Validate(c)
+			item, rej := Validate(c, tt.policy)
 			if tt.code == "" {
 				if rej != nil {
 					t.Fatalf("rejected: %v", rej)

@@ -5,6 +5,8 @@ package queue
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -85,6 +87,8 @@ const (
 	HeaderReasonCode = "x-invsync-reason-code"
 	HeaderReason     = "x-invsync-reason"
 	HeaderBatch      = "x-invsync-batch"
+	HeaderSKU        = "x-invsync-sku"
+	HeaderAttempts   = "x-invsync-attempts"
 )
 
 // DeadLetter is one row (or undecodable message) the pipeline gave up on.
@@ -93,6 +97,19 @@ type DeadLetter struct {
 	SKU     string              `json:"sku,omitempty"`
 	Reason  inventory.Rejection `json:"reason"`
 	BatchID string              `json:"batch_id,omitempty"`
+	// Attempts is how many times the row has been tried and dead-lettered:
+	// 1 the first time, one more for each replay that failed again.
+	Attempts int `json:"attempts,omitempty"`
+}
+
+// ID names a dead letter by its payload and reason: a letter published
+// twice (a retried publish) has one ID, and so operations on it are exact.
+func (l DeadLetter) ID() string {
+	h := sha256.New()
+	h.Write(l.Payload)
+	h.Write([]byte{0})
+	h.Write([]byte(l.Reason.Code))
+	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // ChangeMessage encodes a change for the changes queue.
@@ -242,12 +259,15 @@ func (p *Publisher) PublishDeadLetters(ctx context.Context, letters []DeadLetter
 		msgs[i] = amqp.Publishing{
 			ContentType:  "application/json",
 			DeliveryMode: amqp.Persistent,
+			MessageId:    l.ID(),
 			Timestamp:    now,
 			Body:         l.Payload,
 			Headers: amqp.Table{
 				HeaderReasonCode: l.Reason.Code,
 				HeaderReason:     l.Reason.Message,
 				HeaderBatch:      l.BatchID,
+				HeaderSKU:        l.SKU,
+				HeaderAttempts:   int32(max(l.Attempts, 1)),
 			},
 		}
 	}

@@ -121,3 +121,63 @@ func TestDeclareIsIdempotent(t *testing.T) {
 	require.NoError(t, topo.Declare(ch))
 	require.NoError(t, topo.Declare(ch))
 }
+
+func TestDLQPeekLeavesAndTakeRemovesOnlyWhatItHandled(t *testing.T) {
+	ctx := context.Background()
+	topo := testenv.Topology(t)
+	p := queue.NewPublisher(testenv.AMQPURL(), topo)
+	defer p.Close()
+	letters := []queue.DeadLetter{
+		{Payload: []byte(`{"sku":"A"}`), SKU: "A", Reason: inventory.Rejection{Code: "price_negative", Message: "price -1 is negative"}, BatchID: "b1"},
+		{Payload: []byte(`{"sku":"B"}`), SKU: "B", Reason: inventory.Rejection{Code: "quantity_negative", Message: "quantity -3"}, BatchID: "b1", Attempts: 2},
+		{Payload: []byte(`not json`), Reason: inventory.Rejection{Code: "undecodable", Message: "invalid character"}},
+	}
+	require.NoError(t, p.PublishDeadLetters(ctx, letters))
+	dlq := queue.DLQ{URL: testenv.AMQPURL(), Topology: topo}
+	depth := func() int {
+		d, err := p.QueueDepth(ctx, topo.DeadLetterQueue())
+		require.NoError(t, err)
+		return d.Ready
+	}
+
+	seen, err := dlq.Peek(ctx, 10)
+	require.NoError(t, err)
+	require.Len(t, seen, 3)
+	require.Equal(t, 3, depth(), "peeking leaves every letter in place")
+	byID := map[string]queue.Letter{}
+	for _, l := range seen {
+		byID[l.ID] = l
+	}
+	b := byID[letters[1].ID()]
+	require.Equal(t, "B", b.SKU)
+	require.Equal(t, "quantity_negative", b.ReasonCode)
+	require.Equal(t, "quantity -3", b.Reason)
+	require.Equal(t, 2, b.Attempts)
+	require.Equal(t, `{"sku":"B"}`, b.Payload)
+	require.WithinDuration(t, time.Now(), b.At, time.Minute)
+	require.Equal(t, 1, byID[letters[0].ID()].Attempts, "first time dead-lettered")
+
+	_, err = dlq.Take(ctx, []string{b.ID}, false, 10, func(context.Context, []queue.Letter) error {
+		return fmt.Errorf("replay failed")
+	})
+	require.Error(t, err)
+	require.Equal(t, 3, depth(), "a failed operation removes nothing")
+
+	var handled []queue.Letter
+	taken, err := dlq.Take(ctx, []string{b.ID}, false, 10, func(_ context.Context, ls []queue.Letter) error {
+		handled = ls
+		return nil
+	})
+	require.NoError(t, err)
+	require.Len(t, taken, 1)
+	require.Equal(t, handled, taken)
+	require.Equal(t, 2, depth(), "exactly the selected letter is gone")
+
+	taken, err = dlq.Take(ctx, nil, true, 10, func(context.Context, []queue.Letter) error { return nil })
+	require.NoError(t, err)
+	require.Len(t, taken, 2)
+	require.Zero(t, depth())
+
+	_, err = dlq.Take(ctx, nil, false, 10, func(context.Context, []queue.Letter) error { return nil })
+	require.ErrorContains(t, err, "select letters")
+}

@@ -83,17 +83,18 @@ type UpsertResult struct {
 // synced_at does not move. A newer erp_modified always wins; with equal
 // erp_modified, a later read with different content wins.
 const upsertSQL = `
-INSERT INTO inventory AS t (sku, quantity, price_cents, erp_modified, observed_at, synced_at)
-SELECT DISTINCT ON (sku) sku, quantity, price_cents, erp_modified, observed_at, clock_timestamp()
-FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::timestamptz[])
-    AS u(sku, quantity, price_cents, erp_modified, observed_at)
+INSERT INTO inventory AS t (sku, quantity, price_cents, erp_modified, observed_at, synced_at, rules_version)
+SELECT DISTINCT ON (sku) sku, quantity, price_cents, erp_modified, observed_at, clock_timestamp(), rules_version
+FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::text[])
+    AS u(sku, quantity, price_cents, erp_modified, observed_at, rules_version)
 ORDER BY sku, erp_modified DESC, observed_at DESC
 ON CONFLICT (sku) DO UPDATE SET
-    quantity     = excluded.quantity,
-    price_cents  = excluded.price_cents,
-    erp_modified = excluded.erp_modified,
-    observed_at  = excluded.observed_at,
-    synced_at    = excluded.synced_at
+    quantity      = excluded.quantity,
+    price_cents   = excluded.price_cents,
+    erp_modified  = excluded.erp_modified,
+    observed_at   = excluded.observed_at,
+    synced_at     = excluded.synced_at,
+    rules_version = excluded.rules_version
 WHERE excluded.erp_modified > t.erp_modified
    OR (excluded.erp_modified = t.erp_modified
        AND excluded.observed_at > t.observed_at
@@ -111,11 +112,13 @@ func (s *Store) Upsert(ctx context.Context, items []inventory.Item) (UpsertResul
 		cents    = make([]int64, len(items))
 		modified = make([]time.Time, len(items))
 		observed = make([]time.Time, len(items))
+		rules    = make([]string, len(items))
 	)
 	for i, it := range items {
 		skus[i], qty[i], cents[i], modified[i], observed[i] = it.SKU, it.Quantity, it.PriceCents, it.LastModified, it.ObservedAt
+		rules[i] = it.RulesVersion
 	}
-	rows, _ := s.pool.Query(ctx, upsertSQL, skus, qty, cents, modified, observed)
+	rows, _ := s.pool.Query(ctx, upsertSQL, skus, qty, cents, modified, observed, rules)
 	fresh, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (time.Duration, error) {
 		var us int64
 		err := r.Scan(&us)

@@ -116,8 +116,22 @@ func TestUpsertDeduplicatesABatch(t *testing.T) {
 
 func TestUpsertReportsDataErrors(t *testing.T) {
 	s, _ := openStore(t)
-	_, err := s.Upsert(context.Background(), []inventory.Item{{SKU: "NEG", Quantity: -1, LastModified: t0, ObservedAt: t0}})
+	_, err := s.Upsert(context.Background(), []inventory.Item{{SKU: "NEG", Quantity: 1, PriceCents: -1, LastModified: t0, ObservedAt: t0}})
 	require.Error(t, err)
 	require.True(t, IsDataError(err), "a check violation is a data error: %v", err)
 	require.False(t, IsDataError(context.DeadlineExceeded))
+}
+
+func TestUpsertStoresTheRulesVersionAndBackorders(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	it := item("R", -2, 10, 20)
+	it.PriceCents, it.RulesVersion = 1299, "abc123"
+	_, err := s.Upsert(ctx, []inventory.Item{it})
+	require.NoError(t, err)
+	var qty int64
+	var version string
+	require.NoError(t, s.pool.QueryRow(ctx, `SELECT quantity, rules_version FROM inventory WHERE sku = 'R'`).Scan(&qty, &version))
+	require.Equal(t, int64(-2), qty, "a backorder is stored as negative stock")
+	require.Equal(t, "abc123", version)
 }
