@@ -151,6 +151,11 @@ type poller struct {
 }
 
 func (p *poller) setup(ctx workflow.Context) error {
+	if p.in.LastLookback.IsZero() {
+		// The first look-back comes one LookbackEvery after the poller
+		// starts, not right after its first sync has read everything.
+		p.in.LastLookback = workflow.Now(ctx)
+	}
 	p.status = PollStatus{State: StateIdle, Cursor: p.in.Cursor, Totals: p.in.Totals, LastLookbackAt: p.in.LastLookback}
 	if p.in.Paused {
 		p.status.State = StatePaused

@@ -258,31 +258,33 @@ func TestPollERPNeverMovesTheCursorBack(t *testing.T) {
 	require.Equal(t, cursorAt(5, "E"), continuedAs(t, e.GetWorkflowError()).Cursor)
 }
 
-// TestPollERPLooksBackBehindTheCursor: every LookbackEvery, once caught up,
-// the poller re-reads the window behind its cursor, paging through it, and
-// its own cursor stays where it was.
+// TestPollERPLooksBackBehindTheCursor: every LookbackEvery (the first one
+// LookbackEvery after the start), once caught up, the poller re-reads the
+// window behind its cursor, paging through it, and its own cursor stays
+// where it was.
 func TestPollERPLooksBackBehindTheCursor(t *testing.T) {
 	e := newPollEnv(t,
-		activities.FetchResult{Cursor: cursorAt(600, "M"), Rows: 10},              // poll
+		activities.FetchResult{Cursor: cursorAt(600, "M"), Rows: 10},              // poll at 0 s
+		activities.FetchResult{Cursor: cursorAt(600, "M")},                        // poll at 60 s
+		activities.FetchResult{Cursor: cursorAt(600, "M")},                        // poll at 120 s
 		activities.FetchResult{Cursor: cursorAt(400, "K"), Rows: 100, More: true}, // look-back, page 1
 		activities.FetchResult{Cursor: cursorAt(600, "M"), Rows: 20},              // look-back, page 2
-		activities.FetchResult{Cursor: cursorAt(601, "N"), Rows: 1},               // poll
-		activities.FetchResult{Cursor: cursorAt(601, "N")},                        // poll
+		activities.FetchResult{Cursor: cursorAt(601, "N"), Rows: 1},               // poll at 180 s
+		activities.FetchResult{Cursor: cursorAt(601, "N")},                        // poll at 240 s
 	)
 	e.ExecuteWorkflow(PollERP, PollInput{PollsPerRun: 5, Interval: time.Minute, Lookback: 5 * time.Minute, LookbackEvery: 90 * time.Second})
 
-	require.Len(t, e.calls, 8)
-	lb := e.calls[1].in
-	require.Equal(t, inventory.Cursor{LastModified: t0.Add(300 * time.Second)}, lb.Cursor, "from Lookback before the cursor")
-	require.Equal(t, t0.Add(600*time.Second), lb.StopAt, "up to the cursor")
-	require.Equal(t, cursorAt(400, "K"), e.calls[2].in.Cursor, "a long window is paged")
-	require.Equal(t, lb.StopAt, e.calls[2].in.StopAt)
-	require.Equal(t, cursorAt(600, "M"), e.calls[3].in.Cursor, "the poller's cursor did not move")
-	for i, isLookback := range []bool{false, true, true, false, false, true, false, false} {
+	require.Len(t, e.calls, 7)
+	for i, isLookback := range []bool{false, false, false, true, true, false, false} {
 		require.Equal(t, isLookback, !e.calls[i].in.StopAt.IsZero(), "call %d at %s", i, e.calls[i].at.Sub(t0))
 	}
-	require.Equal(t, 120*time.Second, e.calls[5].at.Sub(t0), "the next look-back once LookbackEvery has passed")
-	require.Equal(t, t0.Add(601*time.Second), e.calls[5].in.StopAt, "up to the cursor as it is then")
+	lb := e.calls[3]
+	require.Equal(t, 120*time.Second, lb.at.Sub(t0), "the first look-back once LookbackEvery has passed")
+	require.Equal(t, inventory.Cursor{LastModified: t0.Add(300 * time.Second)}, lb.in.Cursor, "from Lookback before the cursor")
+	require.Equal(t, t0.Add(600*time.Second), lb.in.StopAt, "up to the cursor")
+	require.Equal(t, cursorAt(400, "K"), e.calls[4].in.Cursor, "a long window is paged")
+	require.Equal(t, lb.in.StopAt, e.calls[4].in.StopAt)
+	require.Equal(t, cursorAt(600, "M"), e.calls[5].in.Cursor, "the poller's cursor did not move")
 	next := continuedAs(t, e.GetWorkflowError())
 	require.Equal(t, int64(100+20), next.Totals.Reread)
 	require.Equal(t, 5*time.Minute, next.Lookback, "settings carry over")
