@@ -35,7 +35,8 @@ const usage = `usage: dlq [config flags] command
   list [-limit N]           show the first N dead letters (default 50)
   show ID...                show dead letters in full, payload included
   replay (-all | ID...)     run them through validation and pricing again
-  purge (-all | ID...) [-yes]  remove them for good (asks first unless -yes)`
+  purge (-all | ID...) [-yes]  remove them for good (asks first unless -yes)
+each command also takes -wait D: how long to wait for the worker (default 1m)`
 
 func main() {
 	cfg, rest, err := config.Load("dlq", os.Args[1:], os.Getenv)
@@ -58,6 +59,7 @@ func run(ctx context.Context, cfg config.Config, args []string, stdin io.Reader,
 	cmd := args[0]
 	fs := flag.NewFlagSet("dlq "+cmd, flag.ContinueOnError)
 	limit := fs.Int("limit", 50, "most letters to list")
+	wait := fs.Duration("wait", time.Minute, "how long to wait for the worker to answer")
 	all := fs.Bool("all", false, "every letter (up to 10,000 at a time)")
 	yes := fs.Bool("yes", false, "purge without asking")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -70,7 +72,7 @@ func run(ctx context.Context, cfg config.Config, args []string, stdin io.Reader,
 		return err
 	}
 	defer tc.Close()
-	op := operation{tc: tc, cfg: cfg, out: out}
+	op := operation{tc: tc, cfg: cfg, out: out, wait: *wait}
 	sel := activities.SelectDeadLetters{IDs: ids, All: *all}
 
 	switch cmd {
@@ -139,9 +141,10 @@ func needSelection(sel activities.SelectDeadLetters) error {
 }
 
 type operation struct {
-	tc  client.Client
-	cfg config.Config
-	out io.Writer
+	tc   client.Client
+	cfg  config.Config
+	out  io.Writer
+	wait time.Duration
 }
 
 // execute runs one operation's workflow to its end, after printing the
@@ -154,11 +157,22 @@ func (o operation) execute(ctx context.Context, name string, wf, in, result any)
 	id := fmt.Sprintf("invsync-dlq-%s-%d", strings.ToLower(strings.TrimSuffix(name, "DeadLetters")), time.Now().UnixNano())
 	fmt.Fprintf(o.out, "# temporal workflow execute --type %s --task-queue %s --workflow-id %s --input '%s'\n",
 		name, o.cfg.ApplyTaskQueue, id, input)
-	run, err := o.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: o.cfg.ApplyTaskQueue}, wf, in)
+	run, err := o.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:        id,
+		TaskQueue: o.cfg.ApplyTaskQueue,
+		// An operation nobody picks up (no worker running) ends by itself.
+		WorkflowExecutionTimeout: 10 * time.Minute,
+	}, wf, in)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
-	if err := run.Get(ctx, result); err != nil {
+	wctx, cancel := context.WithTimeout(ctx, o.wait)
+	defer cancel()
+	if err := run.Get(wctx, result); err != nil {
+		if wctx.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("%s (workflow %s): no answer within %s: is the worker running on task queue %s?",
+				name, id, o.wait, o.cfg.ApplyTaskQueue)
+		}
 		return fmt.Errorf("%s (workflow %s): %w", name, id, err)
 	}
 	return nil
