@@ -183,3 +183,15 @@ func (p *pipeline) rulesVersion(ctx context.Context, sku string) (v string) {
 	p.storeValue(ctx, sku, "rules_version", &v)
 	return v
 }
+
+// TestWorkerRefusesABadRulesFile: a rules file that does not check out stops
+// the worker at start, with an error naming the rule.
+func TestWorkerRefusesABadRulesFile(t *testing.T) {
+	rulesPath := filepath.Join(t.TempDir(), "pricing.yaml")
+	require.NoError(t, os.WriteFile(rulesPath, []byte(rulesFile("reject",
+		"  - {name: ok, set: \"1\"}\n  - {name: electronics markup, markup: lots}\n")), 0o644))
+	p := newPipeline(t, 1, "INVSYNC_PRICING_RULES="+rulesPath)
+	out, err := p.runInput("", "workers")
+	require.Error(t, err, "the worker does not start")
+	require.Contains(t, out, `rule 2 \"electronics markup\": markup \"lots\" is not a decimal number`)
+}
