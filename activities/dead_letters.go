@@ -3,6 +3,8 @@ package activities
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"slices"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -36,10 +38,8 @@ func (a *Applier) ListDeadLetters(ctx context.Context, in ListDeadLettersInput) 
 	}
 	var out []queue.Letter
 	for _, l := range all {
-		for _, id := range in.IDs {
-			if l.ID == id {
-				out = append(out, l)
-			}
+		if slices.Contains(in.IDs, l.ID) {
+			out = append(out, l)
 		}
 	}
 	return out, nil
@@ -52,9 +52,17 @@ type SelectDeadLetters struct {
 	Limit int      `json:"limit,omitempty"`
 }
 
-func (s SelectDeadLetters) check() error {
+// Validate says what is wrong with a selection that selects nothing.
+func (s SelectDeadLetters) Validate() error {
 	if !s.All && len(s.IDs) == 0 {
-		return temporal.NewNonRetryableApplicationError("select dead letters by ids, or all", "Selection", nil)
+		return errors.New("name the dead letters by ID, or select all")
+	}
+	return nil
+}
+
+func (s SelectDeadLetters) check() error {
+	if err := s.Validate(); err != nil {
+		return temporal.NewNonRetryableApplicationError(err.Error(), "Selection", nil)
 	}
 	return nil
 }

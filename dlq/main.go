@@ -95,7 +95,7 @@ func run(ctx context.Context, cfg config.Config, args []string, stdin io.Reader,
 		}
 		return printJSON(out, letters)
 	case "replay":
-		if err := needSelection(sel); err != nil {
+		if err := sel.Validate(); err != nil {
 			return err
 		}
 		var res activities.ReplayResult
@@ -106,7 +106,7 @@ func run(ctx context.Context, cfg config.Config, args []string, stdin io.Reader,
 			res.Taken, res.Applied, res.Stale, len(res.Rejected), res.RulesVersion)
 		printTable(out, res.Rejected)
 	case "purge":
-		if err := needSelection(sel); err != nil {
+		if err := sel.Validate(); err != nil {
 			return err
 		}
 		if !*yes {
@@ -129,13 +129,6 @@ func run(ctx context.Context, cfg config.Config, args []string, stdin io.Reader,
 		printTable(out, res.Purged)
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
-	}
-	return nil
-}
-
-func needSelection(sel activities.SelectDeadLetters) error {
-	if !sel.All && len(sel.IDs) == 0 {
-		return errors.New("name the letters by ID, or give -all")
 	}
 	return nil
 }

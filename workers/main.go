@@ -86,23 +86,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer source.Close()
-	publisher := queue.NewPublisher(cfg.AMQPURL, cfg.Topology())
+	topo := cfg.Topology()
+	publisher := queue.NewPublisher(cfg.AMQPURL, topo)
 	defer publisher.Close()
-	var rules activities.RuleSource
-	if cfg.PricingRules != "" {
-		// A bad rules file stops the worker here; later, a bad edit is
-		// logged and the rules before it stay in force.
-		w, err := pricing.Watch(cfg.PricingRules, log)
-		if err != nil {
-			return err
-		}
-		log.Info("pricing rules loaded", "path", cfg.PricingRules, "version", w.Current().Version)
-		rules = w
-		rctx, stopRules := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { defer close(done); w.Run(rctx, 2*time.Second) }()
-		defer func() { stopRules(); <-done }()
-	}
 
 	tel, err := telemetry.Setup(ctx, telemetry.Options{Service: "invsync-worker", OTLPEndpoint: cfg.OTLPEndpoint})
 	if err != nil {
@@ -126,7 +112,27 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer tc.Close()
 
-	topo := cfg.Topology()
+	// The background work (rules reloads, the HTTP server, the monitor)
+	// outlives the consumers and the Temporal workers, so /metrics answers
+	// during a graceful stop; it ends when run returns.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopBG()
+
+	var rules activities.RuleSource
+	if cfg.PricingRules != "" {
+		// A bad rules file stops the worker here; later, a bad edit is
+		// logged and the rules before it stay in force.
+		w, err := pricing.Watch(cfg.PricingRules, log)
+		if err != nil {
+			return err
+		}
+		log.Info("pricing rules loaded", "path", cfg.PricingRules, "version", w.Current().Version)
+		rules = w
+		wg.Go(func() { w.Run(bg, 2*time.Second) })
+	}
+
 	mon, err := monitor.New(monitor.Config{
 		Poller: monitor.TemporalPoller{Client: tc, WorkflowID: workflows.PollWorkflowID(cfg.Source)},
 		Queues: queue.Depths{
@@ -159,12 +165,6 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
-	// The HTTP server and the monitor outlive the consumers, so /metrics
-	// answers during a graceful stop; they end when run returns.
-	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer stopBG()
 	wg.Go(func() {
 		if err := monitor.ServeListener(bg, ln, mon.Handler(tel.Handler())); err != nil {
 			log.Error("http server", "error", err)

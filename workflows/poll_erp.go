@@ -156,13 +156,13 @@ func (p *poller) setup(ctx workflow.Context) error {
 		// starts, not right after its first sync has read everything.
 		p.in.LastLookback = workflow.Now(ctx)
 	}
-	p.status = PollStatus{State: StateIdle, Cursor: p.in.Cursor, Totals: p.in.Totals, LastLookbackAt: p.in.LastLookback}
+	p.status = PollStatus{State: StateIdle}
 	if p.in.Paused {
 		p.status.State = StatePaused
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (PollStatus, error) {
 		s := p.status
-		s.Cursor, s.Totals = p.in.Cursor, p.in.Totals
+		s.Cursor, s.Totals, s.LastLookbackAt = p.in.Cursor, p.in.Totals, p.in.LastLookback
 		return s, nil
 	}); err != nil {
 		return err
@@ -369,7 +369,6 @@ func (p *poller) lookback(ctx workflow.Context) error {
 		from = res.Cursor
 	}
 	p.in.LastLookback = workflow.Now(ctx)
-	p.status.LastLookbackAt = p.in.LastLookback
 	return nil
 }
 

@@ -3,8 +3,8 @@
 // the ERP's own clock minus a settle delay so rows still being committed are
 // read on a later poll rather than skipped.
 //
-// The LastModified column's SQL type is looked up at Open, and the cursor is
-// sent back typed to match: a SQL Server datetime (1/300 s ticks) compared
+// The LastModified column's SQL type is looked up before the first query, and
+// the cursor is sent back typed to match: a SQL Server datetime (1/300 s ticks) compared
 // with a datetime2 parameter would re-read or skip rows.
 package erp
 
@@ -267,13 +267,6 @@ func (s *Source) Kind() TimeKind {
 
 // Close releases the connection.
 func (s *Source) Close() error { return s.db.Close() }
-
-// Ping checks the ERP is reachable.
-func (s *Source) Ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	return s.db.PingContext(ctx)
-}
 
 // Clock returns the ERP server's current time, in the column's convention
 // and cut to its precision. The settle bound is computed from it, never from

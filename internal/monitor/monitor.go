@@ -225,7 +225,6 @@ func (m *Monitor) progress(s Snapshot) Progress {
 	}
 	p.Left += int64(s.Changes.Ready + max(s.Changes.Unacked, 0))
 	if p.Left == 0 {
-		m.base = processed
 		return p
 	}
 	if !m.last.Progress.Active {

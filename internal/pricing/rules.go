@@ -274,6 +274,7 @@ func (r *Rules) Price(c inventory.Change) (int64, *inventory.Rejection) {
 	}
 	rounding := r.rounding
 	var ceiling *decimal.Decimal
+	hundred := decimal.NewFromInt(100)
 	for _, rule := range r.rules {
 		if rule.when != nil {
 			out, _, err := rule.when.Eval(vars)
@@ -288,7 +289,6 @@ func (r *Rules) Price(c inventory.Change) (int64, *inventory.Rejection) {
 			return 0, &inventory.Rejection{Code: inventory.ReasonCostMissing,
 				Message: fmt.Sprintf("rule %q needs the cost, and the ERP row has none", rule.Name)}
 		}
-		hundred := decimal.NewFromInt(100)
 		if rule.set != nil {
 			price = *rule.set
 		}
@@ -328,7 +328,7 @@ func (r *Rules) Price(c inventory.Change) (int64, *inventory.Rejection) {
 // round turns a price into cents. Round99 goes up to the next .99, or down
 // to the last .99 under a cap that applied.
 func round(price decimal.Decimal, mode string, ceiling *decimal.Decimal) int64 {
-	c := price.Round(2).Shift(2).IntPart() // half away from zero
+	c := cents(price)
 	if mode != Round99 || c < 0 {
 		return c
 	}
