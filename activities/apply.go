@@ -29,8 +29,18 @@ type Applier struct {
 	// DLQ is the dead-letter queue the operations on it read.
 	DLQ DeadLetterQueue
 	// Rules validates and prices each change; nil: ERP prices, no backorders.
-	Rules   RuleSource
+	Rules RuleSource
+	// Limits bound every number and version before any arithmetic; zero:
+	// inventory.DefaultLimits.
+	Limits  inventory.Limits
 	Metrics *telemetry.Metrics // nil: not recorded
+}
+
+func (a *Applier) limits() inventory.Limits {
+	if a.Limits == (inventory.Limits{}) {
+		return inventory.DefaultLimits()
+	}
+	return a.Limits
 }
 
 // RuleSource gives the pricing and validation rules in force. They may
@@ -68,12 +78,12 @@ type UpsertResult struct {
 // stale. If the storefront refuses the batch as data, the rows are tried one
 // by one so that only the offending rows are rejected.
 func (a *Applier) UpsertBatch(ctx context.Context, in UpsertInput) (UpsertResult, error) {
-	rules := a.rules()
+	rules, lim, now := a.rules(), a.limits(), time.Now()
 	res := UpsertResult{RulesVersion: rules.Version}
 	items := make([]inventory.Item, 0, len(in.Changes))
 	valid := make([]inventory.Change, 0, len(in.Changes)) // valid[i] is the source of items[i]
 	for _, c := range in.Changes {
-		item, rej := rules.Apply(c)
+		item, rej := rules.Apply(c, lim, now)
 		if rej != nil {
 			res.Rejected = append(res.Rejected, deadLetter(in.BatchID, c, *rej))
 			continue

@@ -69,17 +69,32 @@ func TestValidate(t *testing.T) {
 		{"null price", func(c *Change) { c.Price = nil }, ReasonPriceMissing, Policy{}},
 		{"garbage price", func(c *Change) { c.Price = ptr("abc") }, ReasonPriceInvalid, Policy{}},
 		{"negative price", func(c *Change) { c.Price = ptr("-0.01") }, ReasonPriceNegative, Policy{}},
+		{"huge price", func(c *Change) { c.Price = ptr("1e100000") }, ReasonPriceInvalid, Policy{}},
+		{"100,000-digit price", func(c *Change) { c.Price = ptr(strings.Repeat("9", 100000)) }, ReasonPriceInvalid, Policy{}},
+		{"14-digit price", func(c *Change) { c.Price = ptr("12345678901234") }, ReasonPriceInvalid, Policy{}},
+		{"13-digit price", func(c *Change) { c.Price = ptr("1234567890123.9999") }, "", Policy{}},
+		{"5 fraction digits", func(c *Change) { c.Price = ptr("1.00001") }, ReasonPriceInvalid, Policy{}},
+		{"decimal(38,20) price", func(c *Change) { c.Price = ptr("12.50000000000000000000") }, "", Policy{}},
+		{"huge cost", func(c *Change) { c.Cost = ptr("1" + strings.Repeat("0", 20)) }, ReasonCostInvalid, Policy{}},
+		{"14-digit quantity", func(c *Change) { c.Quantity = ptr(int64(99_999_999_999_999)) }, ReasonQuantityInvalid, Policy{}},
+		{"control characters in sku", func(c *Change) { c.SKU = "A\x00B" }, ReasonSKUInvalid, Policy{}},
+		{"invalid UTF-8 sku", func(c *Change) { c.SKU = "A\xffB" }, ReasonSKUInvalid, Policy{}},
+		{"unicode sku", func(c *Change) { c.SKU = "Größe-Ü-木" }, "", Policy{}},
+		{"category with a newline", func(c *Change) { c.Category = ptr("a\nb") }, ReasonCategoryInvalid, Policy{}},
+		{"observed in the future", func(c *Change) { c.ObservedAt = at.Add(2 * time.Hour) }, ReasonVersionInFuture, Policy{}},
+		{"far-future version", func(c *Change) { c.LastModified = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC) }, ReasonVersionInFuture, Policy{}},
+		{"local wall clock ahead of UTC", func(c *Change) { c.LastModified = at.Add(13 * time.Hour) }, "", Policy{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := good
 			tt.mutate(&c)
-			item, rej := Validate(c, tt.policy)
+			item, rej := Validate(c, DefaultLimits(), tt.policy, at)
 			if tt.code == "" {
 				if rej != nil {
 					t.Fatalf("rejected: %v", rej)
 				}
-				if item.SKU != c.SKU || item.Quantity != *c.Quantity || item.LastModified != at {
+				if item.SKU != c.SKU || item.Quantity != *c.Quantity || item.LastModified != c.LastModified {
 					t.Fatalf("item %+v does not carry change %+v", item, c)
 				}
 				return

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
@@ -230,14 +231,15 @@ func compile(env *cel.Env, rule Rule) (compiled, error) {
 	return c, nil
 }
 
-// Apply validates a change under the file's validation choices and prices
-// it.
-func (r *Rules) Apply(c inventory.Change) (inventory.Item, *inventory.Rejection) {
-	item, rej := inventory.Validate(c, r.policy)
+// Apply validates a change under the limits and the file's validation
+// choices, and prices it. now is the worker's clock, for versions from the
+// future. Every number is checked before any arithmetic is done with it.
+func (r *Rules) Apply(c inventory.Change, lim inventory.Limits, now time.Time) (inventory.Item, *inventory.Rejection) {
+	item, rej := inventory.Validate(c, lim, r.policy, now)
 	if rej != nil {
 		return item, rej
 	}
-	cents, rej := r.Price(c)
+	cents, rej := r.price(c, lim)
 	if rej != nil {
 		return inventory.Item{}, rej
 	}
@@ -245,18 +247,18 @@ func (r *Rules) Apply(c inventory.Change) (inventory.Item, *inventory.Rejection)
 	return item, nil
 }
 
-// Price runs the rules over a validated change and returns its price in
-// cents.
-func (r *Rules) Price(c inventory.Change) (int64, *inventory.Rejection) {
+// price runs the rules over a validated change and returns its price in
+// cents, refusing a result beyond what the limits allow for a price.
+func (r *Rules) price(c inventory.Change, lim inventory.Limits) (int64, *inventory.Rejection) {
 	price, err := decimal.NewFromString(*c.Price)
 	if err != nil {
-		return 0, &inventory.Rejection{Code: inventory.ReasonPriceInvalid, Message: fmt.Sprintf("price %q: %v", *c.Price, err)}
+		return 0, &inventory.Rejection{Code: inventory.ReasonPriceInvalid, Message: fmt.Sprintf("price %s: %v", inventory.Quote(*c.Price), err)}
 	}
 	var cost *decimal.Decimal
 	if c.Cost != nil {
 		d, err := decimal.NewFromString(*c.Cost)
 		if err != nil {
-			return 0, &inventory.Rejection{Code: inventory.ReasonCostInvalid, Message: fmt.Sprintf("cost %q: %v", *c.Cost, err)}
+			return 0, &inventory.Rejection{Code: inventory.ReasonCostInvalid, Message: fmt.Sprintf("cost %s: %v", inventory.Quote(*c.Cost), err)}
 		}
 		cost = &d
 	}
@@ -275,6 +277,10 @@ func (r *Rules) Price(c inventory.Change) (int64, *inventory.Rejection) {
 	rounding := r.rounding
 	var ceiling *decimal.Decimal
 	hundred := decimal.NewFromInt(100)
+	// Every intermediate price stays below this bound, so no step works on
+	// numbers larger than the limits allow (a markup of 10^9 % is refused
+	// here rather than carried on).
+	bound := decimal.New(1, int32(lim.IntegerDigits))
 	for _, rule := range r.rules {
 		if rule.when != nil {
 			out, _, err := rule.when.Eval(vars)
@@ -310,6 +316,10 @@ func (r *Rules) Price(c inventory.Change) (int64, *inventory.Rejection) {
 			if ceiling == nil || rule.max.LessThan(*ceiling) {
 				ceiling = rule.max
 			}
+		}
+		if price.Abs().GreaterThanOrEqual(bound) {
+			return 0, &inventory.Rejection{Code: inventory.ReasonPriceOutOfRange,
+				Message: fmt.Sprintf("rule %q priced it at %s, beyond %d digits", rule.Name, price.Truncate(2), lim.IntegerDigits)}
 		}
 		if rule.Rounding != "" {
 			rounding = rule.Rounding

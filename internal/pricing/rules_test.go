@@ -16,6 +16,12 @@ import (
 
 var changedAt = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 
+// apply prices c as a worker whose clock reads c's LastModified would.
+func apply(r *Rules, c inventory.Change) (inventory.Item, *inventory.Rejection) {
+	c.ObservedAt = c.LastModified
+	return r.Apply(c, inventory.DefaultLimits(), c.LastModified)
+}
+
 func change(sku, price, cost, category string, qty int64) inventory.Change {
 	c := inventory.Change{SKU: sku, Quantity: &qty, Price: &price, LastModified: changedAt, ObservedAt: changedAt}
 	if cost != "" {
@@ -79,7 +85,7 @@ func TestPrice(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			item, rej := rules.Apply(tt.in)
+			item, rej := apply(rules, tt.in)
 			if tt.code != "" {
 				require.NotNil(t, rej)
 				require.Equal(t, tt.code, rej.Code)
@@ -95,11 +101,11 @@ func TestPrice(t *testing.T) {
 	t.Run("a date-bounded promotion follows the ERP change time, not the clock", func(t *testing.T) {
 		c := change("P", "100", "", "", 1)
 		c.LastModified = friday
-		item, rej := rules.Apply(c)
+		item, rej := apply(rules, c)
 		require.Nil(t, rej)
 		require.Equal(t, int64(8000), item.PriceCents)
 		c.LastModified = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-		item, _ = rules.Apply(c)
+		item, _ = apply(rules, c)
 		require.Equal(t, int64(10000), item.PriceCents, "the promotion ends at its bound")
 	})
 }
@@ -160,10 +166,10 @@ func TestVersionIsTheFilesHash(t *testing.T) {
 	require.Len(t, a.Version, 12)
 	require.NotEqual(t, a.Version, b.Version)
 	require.Equal(t, "none", None().Version)
-	_, rej := None().Apply(change("A", "1.005", "", "", -1))
+	_, rej := apply(None(), change("A", "1.005", "", "", -1))
 	require.NotNil(t, rej, "no rules: negative quantities are rejected")
 	require.Equal(t, inventory.ReasonQuantityNegative, rej.Code)
-	item, rej := None().Apply(change("A", "1.005", "", "", 1))
+	item, rej := apply(None(), change("A", "1.005", "", "", 1))
 	require.Nil(t, rej)
 	require.Equal(t, int64(101), item.PriceCents)
 	require.Equal(t, "none", item.RulesVersion)
@@ -176,7 +182,7 @@ func TestWatcherReloadsAndKeepsGoodRules(t *testing.T) {
 	require.NoError(t, err)
 	first := w.Current().Version
 	price := func() int64 {
-		item, rej := w.Current().Apply(change("A", "5", "", "", 1))
+		item, rej := apply(w.Current(), change("A", "5", "", "", 1))
 		require.Nil(t, rej)
 		return item.PriceCents
 	}
@@ -206,7 +212,7 @@ func TestWatcherReloadsAndKeepsGoodRules(t *testing.T) {
 func TestTheDemoRulesFileChecksOut(t *testing.T) {
 	r, err := Load("../../dev/pricing.yaml")
 	require.NoError(t, err)
-	item, rej := r.Apply(change("SKU-0000007", "50", "10", "garden", 3))
+	item, rej := apply(r, change("SKU-0000007", "50", "10", "garden", 3))
 	require.Nil(t, rej)
 	require.Equal(t, int64(199), item.PriceCents, "clearance")
 }
