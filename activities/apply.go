@@ -2,12 +2,11 @@ package activities
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
+	"github.com/invsync/invsync/internal/deadletter"
 	"github.com/invsync/invsync/internal/inventory"
 	"github.com/invsync/invsync/internal/pricing"
-	"github.com/invsync/invsync/internal/queue"
 	"github.com/invsync/invsync/internal/storefront"
 	"github.com/invsync/invsync/internal/telemetry"
 )
@@ -17,15 +16,10 @@ type Store interface {
 	Upsert(ctx context.Context, items []inventory.Item) (storefront.UpsertResult, error)
 }
 
-// DeadLetterPublisher puts rejected rows on the DLQ, confirmed.
-type DeadLetterPublisher interface {
-	PublishDeadLetters(ctx context.Context, letters []queue.DeadLetter) error
-}
-
 // Applier holds the clients of the activities that apply a batch.
 type Applier struct {
 	Store       Store
-	DeadLetters DeadLetterPublisher
+	DeadLetters deadletter.Writer
 	// DLQ is the dead-letter queue the operations on it read.
 	DLQ DeadLetterQueue
 	// Rules validates and prices each change; nil: ERP prices, no backorders.
@@ -65,9 +59,9 @@ type UpsertInput struct {
 
 // UpsertResult says what became of each row of a batch.
 type UpsertResult struct {
-	Applied  int                `json:"applied"`
-	Stale    int                `json:"stale"`
-	Rejected []queue.DeadLetter `json:"rejected,omitempty"`
+	Applied  int                 `json:"applied"`
+	Stale    int                 `json:"stale"`
+	Rejected []deadletter.Letter `json:"rejected,omitempty"`
 	// RulesVersion names the pricing rules the batch was priced with.
 	RulesVersion string `json:"rules_version"`
 }
@@ -125,28 +119,6 @@ func (a *Applier) upsert(ctx context.Context, items []inventory.Item) (storefron
 	return up, err
 }
 
-func deadLetter(batchID string, c inventory.Change, why inventory.Rejection) queue.DeadLetter {
-	body, _ := json.Marshal(c) // a Change always marshals
-	return queue.DeadLetter{Payload: body, SKU: c.SKU, Reason: why, BatchID: batchID}
-}
-
-// DeadLetterInput is the rows a batch gives up on.
-type DeadLetterInput struct {
-	BatchID string             `json:"batch_id"`
-	Letters []queue.DeadLetter `json:"letters"`
-}
-
-// DeadLetter publishes rejected rows to the DLQ, each with its reason. A retry
-// may publish a row twice; every copy carries the same payload and reason.
-func (a *Applier) DeadLetter(ctx context.Context, in DeadLetterInput) error {
-	if len(in.Letters) == 0 {
-		return nil
-	}
-	if err := a.DeadLetters.PublishDeadLetters(ctx, in.Letters); err != nil {
-		return err
-	}
-	for _, l := range in.Letters {
-		a.Metrics.Rejected(ctx, l.Reason.Code)
-	}
-	return nil
+func deadLetter(batchID string, c inventory.Change, why inventory.Rejection) deadletter.Letter {
+	return deadletter.ForChange(c, why, deadletter.StageApply, batchID)
 }

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/invsync/invsync/internal/deadletter"
 	"github.com/invsync/invsync/internal/inventory"
 	"github.com/invsync/invsync/internal/queue"
 )
@@ -93,13 +94,13 @@ func (a *Applier) ReplayDeadLetters(ctx context.Context, in SelectDeadLetters) (
 		res = ReplayResult{Taken: len(letters)}
 		attempts := map[string]int{} // by SKU, for letters that fail again
 		var batch UpsertInput
-		var again []queue.DeadLetter
+		var again []deadletter.Letter
 		batch.BatchID = "replay-" + activity.GetInfo(ctx).ActivityID + "-" + activity.GetInfo(ctx).WorkflowExecution.RunID
 		for _, l := range letters {
 			var c inventory.Change
 			if err := json.Unmarshal([]byte(l.Payload), &c); err != nil {
-				d := l.DeadLetter()
-				d.Attempts++
+				d := deadletter.ForMessage([]byte(l.Payload), inventory.Rejection{Code: l.ReasonCode, Message: l.Reason}, deadletter.StageApply)
+				d.Attempts = l.Attempts + 1
 				again = append(again, d)
 				continue
 			}
@@ -119,7 +120,7 @@ func (a *Applier) ReplayDeadLetters(ctx context.Context, in SelectDeadLetters) (
 			return err
 		}
 		for _, d := range again {
-			res.Rejected = append(res.Rejected, queue.Letter{ID: d.ID(), SKU: d.SKU, ReasonCode: d.Reason.Code,
+			res.Rejected = append(res.Rejected, queue.Letter{ID: d.ID, SKU: d.SKU, ReasonCode: d.Reason.Code,
 				Reason: d.Reason.Message, Attempts: d.Attempts, Payload: string(d.Payload)})
 		}
 		return nil
@@ -142,4 +143,25 @@ func (a *Applier) PurgeDeadLetters(ctx context.Context, in SelectDeadLetters) (P
 		return PurgeDeadLettersResult{}, err
 	}
 	return PurgeDeadLettersResult{Purged: taken}, nil
+}
+
+// DeadLetterInput is the rows a batch gives up on.
+type DeadLetterInput struct {
+	BatchID string              `json:"batch_id"`
+	Letters []deadletter.Letter `json:"letters"`
+}
+
+// DeadLetter keeps rejected rows as dead letters, each with its reason. It is
+// idempotent: a retry writes the same letters again, which changes nothing.
+func (a *Applier) DeadLetter(ctx context.Context, in DeadLetterInput) error {
+	if len(in.Letters) == 0 {
+		return nil
+	}
+	if err := a.DeadLetters.PutDeadLetters(ctx, in.Letters); err != nil {
+		return err
+	}
+	for _, l := range in.Letters {
+		a.Metrics.Rejected(ctx, l.Reason.Code)
+	}
+	return nil
 }

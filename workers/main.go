@@ -190,7 +190,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	applyWorker.RegisterWorkflow(workflows.PurgeDeadLetters)
 	applyWorker.RegisterActivity(&activities.Applier{
 		Store:       store,
-		DeadLetters: publisher,
+		DeadLetters: store,
 		DLQ:         queue.DLQ{URL: cfg.AMQPURL, Topology: topo},
 		Rules:       rules,
 		Metrics:     tel.Metrics,
@@ -206,14 +206,15 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer applyWorker.Stop()
 
 	pool := consumer.New(consumer.Config{
-		URL:       cfg.AMQPURL,
-		Topology:  topo,
-		Consumers: cfg.Consumers,
-		BatchSize: cfg.BatchSize,
-		BatchWait: cfg.BatchWait,
-		Logger:    log,
-		Tracer:    tel.Tracer,
-		Metrics:   tel.Metrics,
+		URL:         cfg.AMQPURL,
+		Topology:    topo,
+		Consumers:   cfg.Consumers,
+		BatchSize:   cfg.BatchSize,
+		BatchWait:   cfg.BatchWait,
+		Logger:      log,
+		Tracer:      tel.Tracer,
+		Metrics:     tel.Metrics,
+		DeadLetters: store,
 	}, consumer.TemporalStarter{Client: tc, TaskQueue: cfg.ApplyTaskQueue})
 	log.Info("workers running")
 	pool.Run(ctx) // returns once ctx is done and every consumer has stopped

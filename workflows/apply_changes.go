@@ -10,8 +10,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/invsync/invsync/activities"
+	"github.com/invsync/invsync/internal/deadletter"
 	"github.com/invsync/invsync/internal/inventory"
-	"github.com/invsync/invsync/internal/queue"
 )
 
 // DefaultApplyTaskQueue is where ApplyChanges workflows and their activities
@@ -22,8 +22,6 @@ const DefaultApplyTaskQueue = "invsync-apply"
 type ApplyInput struct {
 	BatchID string             `json:"batch_id"`
 	Changes []inventory.Change `json:"changes"`
-	// Undecodable messages go straight to the DLQ.
-	Undecodable []queue.DeadLetter `json:"undecodable,omitempty"`
 }
 
 // ApplyResult counts what became of the batch.
@@ -70,7 +68,7 @@ func ApplyChanges(ctx workflow.Context, in ApplyInput) (ApplyResult, error) {
 	})
 	var a *activities.Applier
 	var res ApplyResult
-	letters := slices.Clone(in.Undecodable)
+	var letters []deadletter.Letter
 	if len(in.Changes) > 0 {
 		var up activities.UpsertResult
 		if err := workflow.ExecuteActivity(ctx, a.UpsertBatch, activities.UpsertInput{

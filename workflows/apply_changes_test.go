@@ -10,8 +10,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/invsync/invsync/activities"
+	"github.com/invsync/invsync/internal/deadletter"
 	"github.com/invsync/invsync/internal/inventory"
-	"github.com/invsync/invsync/internal/queue"
 	"github.com/invsync/invsync/internal/storefront"
 )
 
@@ -38,9 +38,9 @@ func (m *memStore) Upsert(_ context.Context, items []inventory.Item) (storefront
 	return storefront.UpsertResult{Applied: len(items)}, nil
 }
 
-type memDLQ struct{ letters []queue.DeadLetter }
+type memDLQ struct{ letters []deadletter.Letter }
 
-func (m *memDLQ) PublishDeadLetters(_ context.Context, l []queue.DeadLetter) error {
+func (m *memDLQ) PutDeadLetters(_ context.Context, l []deadletter.Letter) error {
 	m.letters = append(m.letters, l...)
 	return nil
 }
@@ -68,7 +68,6 @@ func TestApplyChangesRetriesTransientFailures(t *testing.T) {
 func TestApplyChangesSendsInvalidRowsToDeadLetter(t *testing.T) {
 	store, dlq := &memStore{rows: map[string]inventory.Item{}}, &memDLQ{}
 	e := newApplyEnv(store, dlq)
-	undecodable := queue.DeadLetter{Payload: []byte("{"), Reason: inventory.Rejection{Code: inventory.ReasonUndecodable, Message: "unexpected end"}, BatchID: "b2"}
 	e.ExecuteWorkflow(ApplyChanges, ApplyInput{
 		BatchID: "b2",
 		Changes: []inventory.Change{
@@ -76,15 +75,14 @@ func TestApplyChangesSendsInvalidRowsToDeadLetter(t *testing.T) {
 			change("BAD", 5, "-1"),
 			change("", 1, "1"),
 		},
-		Undecodable: []queue.DeadLetter{undecodable},
 	})
 
 	require.NoError(t, e.GetWorkflowError())
 	var res ApplyResult
 	require.NoError(t, e.GetWorkflowResult(&res))
-	require.Equal(t, ApplyResult{Applied: 1, Rejected: 3}, res)
+	require.Equal(t, ApplyResult{Applied: 1, Rejected: 2}, res)
 	require.Equal(t, int64(250), store.rows["GOOD"].PriceCents, "the good row of the batch is applied")
-	require.Len(t, dlq.letters, 3)
+	require.Len(t, dlq.letters, 2)
 	var codes []string
 	for _, l := range dlq.letters {
 		codes = append(codes, l.SKU+":"+l.Reason.Code)
@@ -93,7 +91,7 @@ func TestApplyChangesSendsInvalidRowsToDeadLetter(t *testing.T) {
 		require.NotEmpty(t, l.Payload)
 	}
 	require.ElementsMatch(t, []string{
-		":" + inventory.ReasonUndecodable, "BAD:" + inventory.ReasonPriceNegative, ":" + inventory.ReasonSKUEmpty,
+		"BAD:" + inventory.ReasonPriceNegative, ":" + inventory.ReasonSKUEmpty,
 	}, codes)
 }
 
@@ -103,7 +101,7 @@ func TestApplyChangesRetriesDeadLetterUntilPublished(t *testing.T) {
 	var a *activities.Applier
 	e.RegisterActivity(a)
 	e.OnActivity(a.UpsertBatch, mock.Anything, mock.Anything).Return(activities.UpsertResult{
-		Rejected: []queue.DeadLetter{{SKU: "X", Reason: inventory.Rejection{Code: inventory.ReasonQuantityNegative, Message: "-1"}}},
+		Rejected: []deadletter.Letter{{SKU: "X", Reason: inventory.Rejection{Code: inventory.ReasonQuantityNegative, Message: "-1"}}},
 	}, nil).Once()
 	attempts := 0
 	e.OnActivity(a.DeadLetter, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeadLetterInput) error {

@@ -6,7 +6,6 @@ package consumer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/invsync/invsync/internal/deadletter"
 	"github.com/invsync/invsync/internal/inventory"
 	"github.com/invsync/invsync/internal/queue"
 	"github.com/invsync/invsync/internal/telemetry"
@@ -47,6 +47,8 @@ type Config struct {
 	// change's poll and linked to the others'. Nil: no spans.
 	Tracer  trace.Tracer
 	Metrics *telemetry.Metrics
+	// DeadLetters keeps the messages that are not changes.
+	DeadLetters deadletter.Writer
 }
 
 // Pool runs the consumers.
@@ -180,12 +182,23 @@ func (p *Pool) consume(ctx context.Context, id int) error {
 // hand starts the batch's workflow, retrying until it is durable, then acks
 // the whole batch at once.
 func (p *Pool) hand(ctx context.Context, batch []amqp.Delivery) error {
-	in := Decode(batch)
+	in, letters := Decode(batch)
 	ctx, span := p.startSpan(ctx, batch)
 	defer span.End()
 	span.SetAttributes(attribute.String("invsync.batch_id", in.BatchID), attribute.Int("invsync.batch_size", len(batch)))
 	backoff := 500 * time.Millisecond
-	for {
+	for len(letters) > 0 {
+		err := p.cfg.DeadLetters.PutDeadLetters(ctx, letters)
+		if err == nil {
+			break
+		}
+		p.cfg.Logger.Warn("cannot keep dead letters, retrying", "batch", in.BatchID, "error", err, "in", backoff)
+		if !sleep(ctx, backoff) {
+			return ctx.Err()
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+	for len(in.Changes) > 0 {
 		// An attempt under way when shutdown begins is let finish, so its
 		// batch is acked rather than redelivered.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StartTimeout)
@@ -222,26 +235,22 @@ func (p *Pool) startSpan(ctx context.Context, batch []amqp.Delivery) (context.Co
 	return p.cfg.Tracer.Start(parent, "ConsumeBatch", trace.WithSpanKind(trace.SpanKindConsumer), trace.WithLinks(links...))
 }
 
-// Decode turns deliveries into a batch. A body that is not a change is kept
-// as an undecodable dead letter, so the batch's workflow sends it to the DLQ.
-func Decode(batch []amqp.Delivery) workflows.ApplyInput {
+// Decode turns deliveries into a batch and dead letters for the bodies that
+// are not changes.
+func Decode(batch []amqp.Delivery) (workflows.ApplyInput, []deadletter.Letter) {
 	bodies := make([][]byte, len(batch))
 	var in workflows.ApplyInput
+	var letters []deadletter.Letter
 	for i, d := range batch {
 		bodies[i] = d.Body
-		var c inventory.Change
-		if err := json.Unmarshal(d.Body, &c); err != nil {
-			in.Undecodable = append(in.Undecodable, queue.DeadLetter{
-				Payload: d.Body,
-				Reason:  inventory.Rejection{Code: inventory.ReasonUndecodable, Message: err.Error()},
-			})
+		c, err := inventory.DecodeChange(d.Body)
+		if err != nil {
+			letters = append(letters, deadletter.ForMessage(d.Body,
+				inventory.Rejection{Code: inventory.ReasonUndecodable, Message: err.Error()}, deadletter.StageConsumer))
 			continue
 		}
 		in.Changes = append(in.Changes, c)
 	}
 	in.BatchID = workflows.ApplyWorkflowID(bodies)
-	for i := range in.Undecodable {
-		in.Undecodable[i].BatchID = in.BatchID
-	}
-	return in
+	return in, letters
 }
