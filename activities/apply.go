@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/invsync/invsync/internal/deadletter"
@@ -28,6 +29,8 @@ type Applier struct {
 	// inventory.DefaultLimits.
 	Limits  inventory.Limits
 	Metrics *telemetry.Metrics // nil: not recorded
+	// Stuck tracks batches that keep failing; nil: not tracked.
+	Stuck *StuckBatches
 }
 
 func (a *Applier) limits() inventory.Limits {
@@ -66,48 +69,90 @@ type UpsertResult struct {
 	RulesVersion string `json:"rules_version"`
 }
 
-// UpsertBatch validates and prices the batch, writes the valid rows in one guarded
-// upsert, and returns the rejected ones with their reasons. It is idempotent:
-// a retry after a lost reply finds the rows already written and counts them
-// stale. If the storefront refuses the batch as data, the rows are tried one
-// by one so that only the offending rows are rejected.
+// UpsertBatch validates and prices the batch, writes the valid rows in one
+// guarded upsert, and returns the rejected ones with their reasons. It is
+// idempotent: a retry after a lost reply finds the rows already written and
+// counts them stale.
+//
+// When the storefront refuses the batch with an error that is not transient,
+// the batch is halved until the rows at fault are found: each is rejected
+// alone and the rest are applied. Only when every row of a batch of several
+// is refused the same way is the storefront itself taken to be at fault (a
+// revoked grant, a dropped column): then the batch fails and is retried, and
+// shows as stuck once it has failed for StuckAfter.
 func (a *Applier) UpsertBatch(ctx context.Context, in UpsertInput) (UpsertResult, error) {
+	defer keepAlive(ctx)()
 	rules, lim, now := a.rules(), a.limits(), time.Now()
 	res := UpsertResult{RulesVersion: rules.Version}
-	items := make([]inventory.Item, 0, len(in.Changes))
-	valid := make([]inventory.Change, 0, len(in.Changes)) // valid[i] is the source of items[i]
+	rows := make([]row, 0, len(in.Changes))
 	for _, c := range in.Changes {
 		item, rej := rules.Apply(c, lim, now)
 		if rej != nil {
 			res.Rejected = append(res.Rejected, deadLetter(in.BatchID, c, *rej))
 			continue
 		}
-		items = append(items, item)
-		valid = append(valid, c)
+		rows = append(rows, row{item, c})
 	}
-	up, err := a.upsert(ctx, items)
-	if err == nil {
-		res.Applied, res.Stale = up.Applied, up.Stale
-		return res, nil
+	refused := len(res.Rejected)
+	up, err := a.isolate(ctx, in.BatchID, rows, &res)
+	if err == nil && len(rows) > 1 && len(res.Rejected)-refused == len(rows) && sameState(up) {
+		err = fmt.Errorf("the storefront refuses every row of the batch: %w", up[0])
 	}
-	if !storefront.IsDataError(err) {
+	if err != nil {
+		a.Stuck.failed(ctx, in.BatchID, err)
 		return UpsertResult{}, err
 	}
-	for i := range items {
-		up, err := a.upsert(ctx, items[i:i+1])
-		switch {
-		case err == nil:
-			res.Applied += up.Applied
-			res.Stale += up.Stale
-		case storefront.IsDataError(err):
-			res.Rejected = append(res.Rejected, deadLetter(in.BatchID, valid[i], inventory.Rejection{
-				Code: inventory.ReasonStorefrontRejected, Message: err.Error(),
-			}))
-		default:
-			return UpsertResult{}, err
+	a.Stuck.done(in.BatchID)
+	return res, nil
+}
+
+// row is a priced item and the change it came from.
+type row struct {
+	item   inventory.Item
+	change inventory.Change
+}
+
+// isolate upserts rows, halving on errors that one row may cause until each
+// such row is rejected alone. It returns the errors the rejected rows met.
+func (a *Applier) isolate(ctx context.Context, batchID string, rows []row, res *UpsertResult) ([]error, error) {
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	items := make([]inventory.Item, len(rows))
+	for i, r := range rows {
+		items[i] = r.item
+	}
+	up, err := a.upsert(ctx, items)
+	switch {
+	case err == nil:
+		res.Applied += up.Applied
+		res.Stale += up.Stale
+		return nil, nil
+	case storefront.IsTransient(err):
+		return nil, err
+	case len(rows) == 1:
+		res.Rejected = append(res.Rejected, deadLetter(batchID, rows[0].change, inventory.Rejection{
+			Code: inventory.ReasonStorefrontRejected, Message: err.Error(),
+		}))
+		return []error{err}, nil
+	}
+	half := len(rows) / 2
+	left, err := a.isolate(ctx, batchID, rows[:half], res)
+	if err != nil {
+		return nil, err
+	}
+	right, err := a.isolate(ctx, batchID, rows[half:], res)
+	return append(left, right...), err
+}
+
+// sameState reports whether the errors all carry one SQLSTATE.
+func sameState(errs []error) bool {
+	for _, err := range errs[1:] {
+		if storefront.SQLState(err) != storefront.SQLState(errs[0]) {
+			return false
 		}
 	}
-	return res, nil
+	return true
 }
 
 func (a *Applier) upsert(ctx context.Context, items []inventory.Item) (storefront.UpsertResult, error) {

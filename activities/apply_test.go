@@ -2,6 +2,9 @@ package activities
 
 import (
 	"context"
+	"fmt"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +16,7 @@ import (
 	"github.com/invsync/invsync/internal/testenv"
 )
 
-func TestUpsertBatchIsolatesRowsTheStorefrontRefuses(t *testing.T) {
+func TestUpsertBatchRejectsInvalidRowsAndAppliesTheRest(t *testing.T) {
 	ctx := context.Background()
 	dsn := testenv.Database(t, "invsync_store")
 	require.NoError(t, storefront.Migrate(ctx, dsn))
@@ -47,7 +50,7 @@ func TestUpsertBatchIsolatesRowsTheStorefrontRefuses(t *testing.T) {
 	}
 	require.Equal(t, map[string]string{
 		"NEG":         inventory.ReasonQuantityNegative,
-		"NUL\x00BYTE": inventory.ReasonStorefrontRejected,
+		`"NUL\x00BYTE"`: inventory.ReasonSKUInvalid, // shown escaped
 	}, reasons)
 
 	// The activity is idempotent: a retry applies nothing new.
@@ -56,4 +59,78 @@ func TestUpsertBatchIsolatesRowsTheStorefrontRefuses(t *testing.T) {
 	require.NoError(t, v.Get(&res))
 	require.Equal(t, 0, res.Applied)
 	require.Equal(t, 2, res.Stale)
+}
+
+// TestUpsertBatchIsolatesAnyErrorOneRowCauses: a trigger that raises for
+// some rows (SQLSTATE P0001, outside the data-error classes) costs only
+// those rows; a storefront that refuses every row fails the batch, which
+// retries and shows as stuck.
+func TestUpsertBatchIsolatesAnyErrorOneRowCauses(t *testing.T) {
+	ctx := context.Background()
+	dsn := testenv.Database(t, "invsync_store")
+	require.NoError(t, storefront.Migrate(ctx, dsn))
+	store, err := storefront.Open(ctx, dsn)
+	require.NoError(t, err)
+	defer store.Close()
+	testenv.Exec(t, dsn, `CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.sku LIKE 'BAD%' OR current_setting('test.refuse_all', true) = 'on' THEN
+        RAISE EXCEPTION 'no %', NEW.sku;
+    END IF;
+    RETURN NEW;
+END $$`, `CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON inventory FOR EACH ROW EXECUTE FUNCTION refuse()`)
+
+	stuck := NewStuckBatches()
+	a := &Applier{Store: store, Stuck: stuck}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	at := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+	var changes []inventory.Change
+	for i := range 100 {
+		sku := fmt.Sprintf("OK-%03d", i)
+		if i == 17 || i == 64 || i == 65 {
+			sku = fmt.Sprintf("BAD-%03d", i)
+		}
+		q, p := int64(i), "1.00"
+		changes = append(changes, inventory.Change{SKU: sku, Quantity: &q, Price: &p, LastModified: at, ObservedAt: at})
+	}
+	v, err := env.ExecuteActivity(a.UpsertBatch, UpsertInput{BatchID: "b", Changes: changes})
+	require.NoError(t, err)
+	var res UpsertResult
+	require.NoError(t, v.Get(&res))
+	require.Equal(t, 97, res.Applied)
+	var bad []string
+	for _, r := range res.Rejected {
+		require.Equal(t, inventory.ReasonStorefrontRejected, r.Reason.Code)
+		require.Contains(t, r.Reason.Message, "P0001")
+		bad = append(bad, r.SKU)
+	}
+	require.ElementsMatch(t, []string{"BAD-017", "BAD-064", "BAD-065"}, bad)
+	require.Empty(t, stuck.List())
+
+	// Every row refused alike: the storefront is at fault, not the rows.
+	testenv.Exec(t, dsn, `ALTER DATABASE `+dbName(t, dsn)+` SET test.refuse_all = 'on'`)
+	store.Close()
+	store, err = storefront.Open(ctx, dsn)
+	require.NoError(t, err)
+	defer store.Close()
+	a.Store = store
+	for i := range changes {
+		changes[i].ObservedAt = at.Add(time.Second) // a newer read, so each row would be written
+	}
+	_, err = env.ExecuteActivity(a.UpsertBatch, UpsertInput{BatchID: "all", Changes: changes})
+	require.ErrorContains(t, err, "refuses every row")
+	stuck.now = func() time.Time { return time.Now().Add(StuckAfter) }
+	list := stuck.List()
+	require.Len(t, list, 1, "a batch failing for StuckAfter shows as stuck")
+	require.Equal(t, "all", list[0].ID)
+	require.Contains(t, list[0].LastError, "P0001")
+}
+
+func dbName(t *testing.T, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	return strings.TrimPrefix(u.Path, "/")
 }

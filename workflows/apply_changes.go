@@ -61,17 +61,18 @@ var retryForever = &temporal.RetryPolicy{
 // retried without limit: a storefront outage delays a batch, never drops it.
 func ApplyChanges(ctx workflow.Context, in ApplyInput) (ApplyResult, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		// A batch upsert takes milliseconds; a worker that died holding one
-		// is retried elsewhere after this.
-		StartToCloseTimeout: 30 * time.Second,
+		StartToCloseTimeout: 5 * time.Minute,
 		RetryPolicy:         retryForever,
 	})
+	// The upsert heartbeats every second: a worker that died holding it is
+	// noticed in seconds, while a large batch may take its time.
+	upsertCtx := workflow.WithHeartbeatTimeout(ctx, 5*time.Second)
 	var a *activities.Applier
 	var res ApplyResult
 	var letters []deadletter.Letter
 	if len(in.Changes) > 0 {
 		var up activities.UpsertResult
-		if err := workflow.ExecuteActivity(ctx, a.UpsertBatch, activities.UpsertInput{
+		if err := workflow.ExecuteActivity(upsertCtx, a.UpsertBatch, activities.UpsertInput{
 			BatchID: in.BatchID, Changes: in.Changes,
 		}).Get(ctx, &up); err != nil {
 			return res, err

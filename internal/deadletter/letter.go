@@ -88,7 +88,7 @@ func withPayload(l Letter, payload []byte) Letter {
 
 // safeSKU cuts a SKU that may be hostile to what a letter shows of it.
 func safeSKU(s string) string {
-	if inventory.CheckSKU(s) == nil {
+	if s == "" || inventory.CheckSKU(s) == nil {
 		return s
 	}
 	return inventory.Quote(s)

@@ -78,16 +78,22 @@ type UpsertResult struct {
 }
 
 // upsertSQL writes a batch in one statement. DISTINCT ON keeps one version per
-// SKU (ON CONFLICT may not touch a row twice, SQLSTATE 21000). The WHERE guard
-// makes an older or repeated version a no-op: the row is not written and
-// synced_at does not move. A newer erp_modified always wins; with equal
-// erp_modified, a later read with different content wins.
+// SKU (ON CONFLICT may not touch a row twice, SQLSTATE 21000).
+//
+// A row's version is (observed_at, erp_modified): observed_at is the instant,
+// by the ERP's clock, of the read that saw it. Reads of one row see its
+// versions in order, so a later read is never older, even when the ERP's
+// wall clock goes back (the repeated hour of daylight saving) or a row is
+// restored with an older last_modified; within one read, the later
+// last_modified wins. The WHERE guard makes an older or repeated version a
+// no-op, and so is a later read of the same version with the same content:
+// the row is not written and synced_at does not move.
 const upsertSQL = `
 INSERT INTO inventory AS t (sku, quantity, price_cents, erp_modified, observed_at, synced_at, rules_version)
 SELECT DISTINCT ON (sku) sku, quantity, price_cents, erp_modified, observed_at, clock_timestamp(), rules_version
 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::text[])
     AS u(sku, quantity, price_cents, erp_modified, observed_at, rules_version)
-ORDER BY sku, erp_modified DESC, observed_at DESC
+ORDER BY sku, observed_at DESC, erp_modified DESC
 ON CONFLICT (sku) DO UPDATE SET
     quantity      = excluded.quantity,
     price_cents   = excluded.price_cents,
@@ -95,10 +101,9 @@ ON CONFLICT (sku) DO UPDATE SET
     observed_at   = excluded.observed_at,
     synced_at     = excluded.synced_at,
     rules_version = excluded.rules_version
-WHERE excluded.erp_modified > t.erp_modified
-   OR (excluded.erp_modified = t.erp_modified
-       AND excluded.observed_at > t.observed_at
-       AND (excluded.quantity, excluded.price_cents) IS DISTINCT FROM (t.quantity, t.price_cents))
+WHERE (excluded.observed_at, excluded.erp_modified) > (t.observed_at, t.erp_modified)
+  AND (excluded.erp_modified <> t.erp_modified
+       OR (excluded.quantity, excluded.price_cents) IS DISTINCT FROM (t.quantity, t.price_cents))
 RETURNING (extract(epoch FROM t.synced_at - t.erp_modified) * 1000000)::bigint`
 
 // Upsert applies items in one statement and reports how many took effect.
@@ -130,13 +135,36 @@ func (s *Store) Upsert(ctx context.Context, items []inventory.Item) (UpsertResul
 	return UpsertResult{Applied: len(fresh), Stale: len(items) - len(fresh), Freshness: fresh}, nil
 }
 
-// IsDataError reports whether err is the storefront refusing the data itself
-// (SQLSTATE classes 22 and 23): retrying the same rows cannot succeed.
-func IsDataError(err error) bool {
+// IsTransient reports whether err is the storefront failing rather than
+// refusing the rows: no connection, a serialization failure or deadlock,
+// exhausted resources, a server shutting down or a cancelled statement.
+// Retrying the same rows later can succeed. Any other error may be caused by
+// one row (a check, a trigger raising, a row-level security policy) and is
+// worth isolating.
+func IsTransient(err error) bool {
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || len(pgErr.Code) < 2 {
+	if !errors.As(err, &pgErr) {
+		return true // no answer from the server: a connection or context error
+	}
+	if len(pgErr.Code) < 2 {
 		return false
 	}
-	class := pgErr.Code[:2]
-	return class == "22" || class == "23"
+	switch pgErr.Code[:2] {
+	case "08", // connection exception
+		"40", // transaction rollback: serialization failure, deadlock
+		"53", // insufficient resources
+		"57", // operator intervention: shutdown, statement cancelled
+		"58": // system error
+		return true
+	}
+	return pgErr.Code == "55P03" || pgErr.Code == "55006" // lock not available, object in use
+}
+
+// SQLState is err's SQLSTATE, or "" when the server did not answer.
+func SQLState(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
 }

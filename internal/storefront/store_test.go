@@ -2,10 +2,12 @@ package storefront
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	"github.com/invsync/invsync/internal/inventory"
@@ -74,12 +76,14 @@ func TestUpsertIsGuardedByERPVersion(t *testing.T) {
 	}{
 		{"repeat of the same version is a no-op", item("A", 5, 10, 20), 0, 5},
 		{"re-read of the same version later is a no-op", item("A", 5, 10, 90), 0, 5},
-		{"older version is ignored", item("A", 3, 9, 95), 0, 5},
 		{"same time, different content, earlier read is ignored", item("A", 4, 10, 15), 0, 5},
 		{"same time, different content, later read wins", item("A", 6, 10, 30), 1, 6},
 		{"newer version wins", item("A", 7, 11, 31), 1, 7},
 		{"newer version with the same content is taken", item("A", 7, 12, 32), 1, 7},
-		{"an older version arriving late is ignored", item("A", 1, 11, 99), 0, 7},
+		{"an earlier read arriving late is ignored", item("A", 1, 13, 25), 0, 7},
+		{"within one read the later version wins", item("A", 2, 11, 32), 0, 7},
+		{"an older version read later (a restore, a repeated hour) wins", item("A", 3, 9, 95), 1, 3},
+		{"a far-future last_modified from an earlier read loses", item("A", 8, 1_000_000_000, 94), 0, 3},
 	}
 	for _, tt := range tests {
 		before := get(t, s, "A")
@@ -114,12 +118,17 @@ func TestUpsertDeduplicatesABatch(t *testing.T) {
 	require.Equal(t, t0.Add(30*time.Second), get(t, s, "A").ERPModified)
 }
 
-func TestUpsertReportsDataErrors(t *testing.T) {
+func TestUpsertErrorsAreTransientOrNot(t *testing.T) {
 	s, _ := openStore(t)
 	_, err := s.Upsert(context.Background(), []inventory.Item{{SKU: "NEG", Quantity: 1, PriceCents: -1, LastModified: t0, ObservedAt: t0}})
 	require.Error(t, err)
-	require.True(t, IsDataError(err), "a check violation is a data error: %v", err)
-	require.False(t, IsDataError(context.DeadlineExceeded))
+	require.False(t, IsTransient(err), "a check violation is the row's fault: %v", err)
+	require.Equal(t, "23514", SQLState(err))
+	require.True(t, IsTransient(context.DeadlineExceeded), "no answer from the server")
+	for code, transient := range map[string]bool{"40001": true, "40P01": true, "08006": true, "53300": true, "57P01": true,
+		"55P03": true, "P0001": false, "42501": false, "22003": false, "23505": false} {
+		require.Equal(t, transient, IsTransient(fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: code})), code)
+	}
 }
 
 func TestUpsertStoresTheRulesVersionAndBackorders(t *testing.T) {
