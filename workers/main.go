@@ -67,7 +67,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := storefront.Migrate(ctx, cfg.StoreDSN); err != nil {
 		return err
 	}
-	store, err := storefront.Open(ctx, cfg.StoreDSN)
+	store, err := storefront.Open(ctx, cfg.StoreDSN, storefront.WithMaxConns(cfg.StoreConnections))
 	if err != nil {
 		return err
 	}
@@ -133,6 +133,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		wg.Go(func() { w.Run(bg, 2*time.Second) })
 	}
 
+	stuck := activities.NewStuckBatches()
 	mon, err := monitor.New(monitor.Config{
 		Poller: monitor.TemporalPoller{Client: tc, WorkflowID: workflows.PollWorkflowID(cfg.Source)},
 		Queues: queue.Depths{
@@ -183,7 +184,12 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	erpWorker.RegisterWorkflow(workflows.PollERP)
 	erpWorker.RegisterActivity(&activities.Poller{Source: source, Publisher: publisher, Metrics: tel.Metrics})
 
-	applyWorker := worker.New(tc, cfg.ApplyTaskQueue, worker.Options{WorkerStopTimeout: 30 * time.Second})
+	// As many apply activities at once as the storefront pool has
+	// connections: more would only queue inside the worker, holding rows.
+	applyWorker := worker.New(tc, cfg.ApplyTaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize: cfg.StoreConnections,
+		WorkerStopTimeout:                  30 * time.Second,
+	})
 	applyWorker.RegisterWorkflow(workflows.ApplyChanges)
 	applyWorker.RegisterWorkflow(workflows.ListDeadLetters)
 	applyWorker.RegisterWorkflow(workflows.ReplayDeadLetters)
@@ -193,7 +199,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		DeadLetters: store,
 		DLQ:         queue.DLQ{URL: cfg.AMQPURL, Topology: topo},
 		Rules:       rules,
+		Limits:      cfg.Limits,
 		Metrics:     tel.Metrics,
+		Stuck:       stuck,
 	})
 
 	if err := erpWorker.Start(); err != nil {

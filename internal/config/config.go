@@ -19,6 +19,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/invsync/invsync/internal/erp"
+	"github.com/invsync/invsync/internal/inventory"
 	"github.com/invsync/invsync/internal/queue"
 	"github.com/invsync/invsync/workflows"
 )
@@ -39,9 +40,16 @@ type Config struct {
 	AMQPURL       string
 	QueuePrefix   string
 	DeliveryLimit int
-	Consumers     int
-	BatchSize     int
-	BatchWait     time.Duration
+	Consumers      int
+	BatchSize      int
+	BatchBytes     int
+	BatchWait      time.Duration
+	MaxOpenBatches int
+	// StoreConnections is the storefront pool's size, and so the number of
+	// apply activities a worker runs at once.
+	StoreConnections int
+
+	Limits inventory.Limits
 
 	PollInterval   time.Duration
 	PageSize       int
@@ -51,6 +59,9 @@ type Config struct {
 	Lookback       time.Duration
 	LookbackEvery  time.Duration
 
+	// FractionalQuantity is "reject" or "floor".
+	FractionalQuantity string
+
 	LogLevel      string
 	PricingRules  string
 	HTTPAddr      string
@@ -58,6 +69,15 @@ type Config struct {
 	TemporalUI    string
 	ManagementURL string
 }
+
+// Bounds of the batch settings. A batch travels as one workflow input and
+// one activity input, and Temporal refuses a payload over 2 MB: a batch is
+// kept well below it.
+const (
+	DefaultBatchBytes = 512 << 10
+	MaxBatchBytes     = 1 << 20
+	MaxBatchSize      = 10000
+)
 
 // Option describes one setting for the reference documentation.
 type Option struct {
@@ -85,8 +105,23 @@ func (r *registrar) str(p *string, flagName, env, def, usage string) {
 }
 
 func (r *registrar) secret(p *string, flagName, env, def, usage string) {
-	r.fs.StringVar(p, flagName, r.value(flagName, env, def, usage, true), usage+" ($"+env+")")
+	*p = r.value(flagName, env, def, usage, true)
+	r.fs.Var(secretValue{p}, flagName, usage+" ($"+env+")")
 }
+
+// secretValue is a string flag whose value help and usage never show: the
+// flag package prints a flag's value as its default, and that value comes
+// from the environment.
+type secretValue struct{ p *string }
+
+func (v secretValue) String() string {
+	if v.p == nil || *v.p == "" {
+		return ""
+	}
+	return Redact(*v.p)
+}
+
+func (v secretValue) Set(s string) error { *v.p = s; return nil }
 
 func (r *registrar) int(p *int, flagName, env string, def int, usage string) {
 	v := r.value(flagName, env, strconv.Itoa(def), usage, false)
@@ -143,6 +178,9 @@ func register(fs *flag.FlagSet, getenv func(string) string, c *Config) *registra
 	r.int(&c.DeliveryLimit, "delivery-limit", "INVSYNC_DELIVERY_LIMIT", 20, "redeliveries of one message before the broker dead-letters it")
 	r.int(&c.Consumers, "consumers", "INVSYNC_CONSUMERS", 5, "RabbitMQ consumers in the worker")
 	r.int(&c.BatchSize, "batch-size", "INVSYNC_BATCH_SIZE", 500, "most changes per ApplyChanges workflow (also the prefetch)")
+	r.int(&c.BatchBytes, "batch-bytes", "INVSYNC_BATCH_BYTES", DefaultBatchBytes, "most bytes of messages per ApplyChanges workflow (at most 1 MiB: Temporal refuses payloads over 2 MB)")
+	r.int(&c.MaxOpenBatches, "max-open-batches", "INVSYNC_MAX_OPEN_BATCHES", 10, "consumers stop taking deliveries while this many ApplyChanges workflows they started are open")
+	r.int(&c.StoreConnections, "store-connections", "INVSYNC_STORE_CONNECTIONS", 8, "storefront connections per worker, and so apply activities at once")
 	r.duration(&c.BatchWait, "batch-wait", "INVSYNC_BATCH_WAIT", 200*time.Millisecond, "how long a partial batch waits for more changes")
 
 	r.duration(&c.PollInterval, "poll-interval", "INVSYNC_POLL_INTERVAL", workflows.DefaultPollInterval, "poller, set by the starter: pause between polls when no backlog remains")
@@ -152,6 +190,11 @@ func register(fs *flag.FlagSet, getenv func(string) string, c *Config) *registra
 	r.duration(&c.Lookback, "lookback", "INVSYNC_LOOKBACK", 10*time.Minute, "poller, set by the starter: how far behind its cursor it re-reads for late commits (0: never)")
 	r.duration(&c.LookbackEvery, "lookback-every", "INVSYNC_LOOKBACK_EVERY", 5*time.Minute, "poller, set by the starter: how often it re-reads the look-back window")
 	r.int(&c.QueueHighWater, "queue-high-water", "INVSYNC_QUEUE_HIGH_WATER", 200000, "poller, set by the starter: ready changes at which it holds back (0: never)")
+
+	r.int(&c.Limits.IntegerDigits, "max-integer-digits", "INVSYNC_MAX_INTEGER_DIGITS", inventory.DefaultIntegerDigits, "most digits before the point in a quantity, price or cost; longer numbers are dead-lettered")
+	r.int(&c.Limits.FractionDigits, "max-fraction-digits", "INVSYNC_MAX_FRACTION_DIGITS", inventory.DefaultFractionDigits, "most digits after the point in a price or cost (trailing zeros do not count)")
+	r.str(&c.FractionalQuantity, "fractional-quantity", "INVSYNC_FRACTIONAL_QUANTITY", "reject", "a quantity with a fraction: reject (dead-letter it) or floor (round down)")
+	r.duration(&c.Limits.FutureAllowance, "future-allowance", "INVSYNC_FUTURE_ALLOWANCE", inventory.DefaultFutureAllowance, "how far past the ERP clock a last-modified may be before the row is dead-lettered as a version from the future")
 
 	r.str(&c.LogLevel, "log-level", "INVSYNC_LOG_LEVEL", "info", "debug, info, warn or error")
 	r.str(&c.PricingRules, "pricing-rules", "INVSYNC_PRICING_RULES", "", "worker: pricing and validation rules file (YAML), reloaded when it changes (empty: ERP prices, negative stock rejected)")
@@ -174,6 +217,7 @@ func Load(name string, args []string, getenv func(string) string) (Config, []str
 	if err := fs.Parse(args); err != nil {
 		return c, nil, err
 	}
+	c.Limits.FloorFractionalQuantity = c.FractionalQuantity == "floor"
 	return c, fs.Args(), c.Validate()
 }
 
@@ -198,6 +242,21 @@ func (c Config) Validate() error {
 		if n < 1 {
 			errs = append(errs, fmt.Errorf("%s must be at least 1, not %d", name, n))
 		}
+	}
+	if c.BatchSize > MaxBatchSize {
+		errs = append(errs, fmt.Errorf("batch-size %d: at most %d", c.BatchSize, MaxBatchSize))
+	}
+	if c.BatchBytes < inventory.MaxMessageBytes || c.BatchBytes > MaxBatchBytes {
+		errs = append(errs, fmt.Errorf("batch-bytes %d: want %d to %d (Temporal refuses payloads over 2 MB)", c.BatchBytes, inventory.MaxMessageBytes, MaxBatchBytes))
+	}
+	if c.MaxOpenBatches < 1 || c.StoreConnections < 1 {
+		errs = append(errs, errors.New("max-open-batches and store-connections must be at least 1"))
+	}
+	if c.FractionalQuantity != "reject" && c.FractionalQuantity != "floor" {
+		errs = append(errs, fmt.Errorf("fractional-quantity %q: want reject or floor", c.FractionalQuantity))
+	}
+	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.QueueHighWater < 0 {
 		errs = append(errs, errors.New("queue-high-water must not be negative"))

@@ -51,9 +51,25 @@ type Store struct {
 	pool *pgxpool.Pool
 }
 
+// Option sets up a Store.
+type Option func(*pgxpool.Config)
+
+// WithMaxConns sizes the connection pool. The worker runs as many apply
+// activities at once as it has connections, so none waits for one.
+func WithMaxConns(n int) Option {
+	return func(c *pgxpool.Config) { c.MaxConns = int32(n) }
+}
+
 // Open connects to the storefront.
-func Open(ctx context.Context, dsn string) (*Store, error) {
-	pool, err := pgxpool.New(ctx, dsn)
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("storefront: %w", err)
+	}
+	for _, o := range opts {
+		o(cfg)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("storefront: %w", err)
 	}
