@@ -62,8 +62,12 @@ type FetchResult struct {
 	// poller should look again once they have settled, not a whole interval
 	// later.
 	Settling bool `json:"settling"`
-	// ERPClock is the ERP's time when the read began.
+	// ERPClock is the ERP's time when the read began, in the last-modified
+	// column's convention.
 	ERPClock time.Time `json:"erp_clock"`
+	// ERPOffset is that clock's lead over UTC: the ERP's UTC offset for a
+	// column written in local time, else zero.
+	ERPOffset time.Duration `json:"erp_offset,omitempty"`
 	// CaughtUpTo is the time up to which every row has been published: the
 	// settle bound when the read reached the end, else the cursor's time.
 	CaughtUpTo time.Time `json:"caught_up_to,omitzero"`

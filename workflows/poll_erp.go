@@ -71,7 +71,12 @@ type PollInput struct {
 	LookbackEvery time.Duration `json:"lookback_every,omitempty"`
 	// LastLookback is when the last look-back finished.
 	LastLookback time.Time `json:"last_lookback,omitzero"`
-	Totals       PollTotal `json:"totals"`
+	// ERPClock and ERPOffset are the ERP's clock and UTC offset at the last
+	// poll: when the offset drops (daylight saving ends), the wall clock
+	// repeats an interval and the poller reads it again.
+	ERPClock  time.Time     `json:"erp_clock,omitzero"`
+	ERPOffset time.Duration `json:"erp_offset,omitempty"`
+	Totals    PollTotal     `json:"totals"`
 }
 
 // PollTotal counts work across runs.
@@ -80,6 +85,9 @@ type PollTotal struct {
 	Rows  int64 `json:"rows"`
 	// Reread counts rows published again by look-backs.
 	Reread int64 `json:"reread,omitempty"`
+	// Rewinds counts the times the ERP's clock went back (daylight saving
+	// ended) and the poller read the repeated interval again.
+	Rewinds int64 `json:"rewinds,omitempty"`
 }
 
 func (in PollInput) withDefaults() PollInput {
@@ -298,7 +306,31 @@ func (p *poller) poll(ctx workflow.Context) (activities.FetchResult, error) {
 	default:
 		p.in.Cursor = res.Cursor
 	}
+	p.rewind(ctx, res)
 	return res, nil
+}
+
+// rewind moves the cursor back when the ERP's clock went back since the last
+// poll. A column written in local time repeats the hour after daylight saving
+// ends: rows written then carry times the cursor has passed. Every such row
+// is at or after the last clock before the change minus the drop, so reading
+// again from there misses none; rows read twice are no-ops downstream.
+func (p *poller) rewind(ctx workflow.Context, res activities.FetchResult) {
+	prevClock, prevOffset := p.in.ERPClock, p.in.ERPOffset
+	p.in.ERPClock, p.in.ERPOffset = res.ERPClock, res.ERPOffset
+	if prevClock.IsZero() || res.ERPOffset >= prevOffset {
+		return
+	}
+	from := prevClock.Add(-(prevOffset - res.ERPOffset))
+	if !from.Before(p.in.Cursor.LastModified) {
+		return
+	}
+	workflow.GetLogger(ctx).Warn("the ERP's clock went back: reading the repeated interval again",
+		"offset_before", prevOffset.String(), "offset_now", res.ERPOffset.String(),
+		"cursor", p.in.Cursor.String(), "from", from.UTC().Format(time.RFC3339Nano))
+	p.in.Cursor = inventory.Cursor{LastModified: from}
+	p.status.CaughtUpTo = from
+	p.in.Totals.Rewinds++
 }
 
 // fetch runs one FetchAndPublish from the cursor; a non-zero stopAt bounds

@@ -290,3 +290,27 @@ func TestPollERPLooksBackBehindTheCursor(t *testing.T) {
 	require.Equal(t, 5*time.Minute, next.Lookback, "settings carry over")
 	require.False(t, next.LastLookback.IsZero())
 }
+
+// TestPollERPReadsTheRepeatedHourAgain: the ERP writes local wall-clock
+// times; when its UTC offset drops by an hour (daylight saving ends), rows
+// written in the repeated hour carry times behind the cursor. The poller
+// moves its cursor back to the last clock before the change less the drop,
+// once, and goes on from there.
+func TestPollERPReadsTheRepeatedHourAgain(t *testing.T) {
+	wall := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+	e := newPollEnv(t,
+		activities.FetchResult{Cursor: inventory.Cursor{LastModified: wall(58), SKU: "A"}, ERPClock: wall(59), ERPOffset: 2 * time.Hour},
+		// Daylight saving ended: the wall clock reads an hour less.
+		activities.FetchResult{Cursor: inventory.Cursor{LastModified: wall(58), SKU: "A"}, ERPClock: wall(0), ERPOffset: time.Hour},
+		activities.FetchResult{Cursor: inventory.Cursor{LastModified: wall(1), SKU: "B"}, ERPClock: wall(1), ERPOffset: time.Hour},
+	)
+	e.ExecuteWorkflow(PollERP, PollInput{PollsPerRun: 3})
+
+	next := continuedAs(t, e.GetWorkflowError())
+	require.Len(t, e.calls, 3)
+	require.Equal(t, inventory.Cursor{LastModified: wall(59).Add(-time.Hour)}, e.calls[2].in.Cursor,
+		"the third poll reads again from the last clock before the change less the hour")
+	require.Equal(t, inventory.Cursor{LastModified: wall(1), SKU: "B"}, next.Cursor, "and goes on from there")
+	require.Equal(t, int64(1), next.Totals.Rewinds, "once")
+	require.Equal(t, time.Hour, next.ERPOffset)
+}
