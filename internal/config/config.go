@@ -37,9 +37,9 @@ type Config struct {
 
 	StoreDSN string
 
-	AMQPURL       string
-	QueuePrefix   string
-	DeliveryLimit int
+	AMQPURL        string
+	QueuePrefix    string
+	DeliveryLimit  int
 	Consumers      int
 	BatchSize      int
 	BatchBytes     int

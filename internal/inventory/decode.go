@@ -3,8 +3,11 @@ package inventory
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"unicode"
 )
 
 // MaxMessageBytes is the largest change message decoded. A change within the
@@ -22,6 +25,14 @@ var changeFields = map[string]bool{
 // accept "SKU" for "sku" and ignore unknown keys), each key once, nothing after
 // it. It says what is wrong in a message that is safe to show.
 func DecodeChange(body []byte) (Change, error) {
+	c, err := decodeChange(body)
+	if err != nil {
+		return Change{}, errors.New(printable(err.Error()))
+	}
+	return c, nil
+}
+
+func decodeChange(body []byte) (Change, error) {
 	var c Change
 	if len(body) > MaxMessageBytes {
 		return c, fmt.Errorf("message is %d bytes, the limit for a change is %d", len(body), MaxMessageBytes)
@@ -60,4 +71,19 @@ func DecodeChange(body []byte) (Change, error) {
 		return Change{}, fmt.Errorf("not a change: %v", err)
 	}
 	return c, nil
+}
+
+// printable makes a message that may quote a hostile value safe to log and
+// show: valid UTF-8, no control characters, at most 300 bytes.
+func printable(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	if len(s) > 300 {
+		s = strings.ToValidUTF8(s[:300], "") + "…"
+	}
+	return s
 }
