@@ -9,14 +9,16 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/invsync/invsync/internal/deadletter"
 	"github.com/invsync/invsync/internal/inventory"
 	"github.com/invsync/invsync/internal/telemetry"
 )
 
 // ChangeSource is the read side of the ERP.
 type ChangeSource interface {
-	Clock(ctx context.Context) (time.Time, error)
-	Page(ctx context.Context, after inventory.Cursor, upTo time.Time, limit int, observedAt time.Time) ([]inventory.Change, error)
+	Clock(ctx context.Context) (inventory.Clock, error)
+	Page(ctx context.Context, after inventory.Cursor, upTo time.Time, limit int) ([]inventory.Row, error)
+	Future(ctx context.Context, after time.Time, limit int) ([]inventory.Row, error)
 	Backlog(ctx context.Context, after inventory.Cursor, upTo time.Time) (int64, error)
 }
 
@@ -30,7 +32,11 @@ type ChangePublisher interface {
 type Poller struct {
 	Source    ChangeSource
 	Publisher ChangePublisher
-	Metrics   *telemetry.Metrics // nil: not recorded
+	// DeadLetters keeps the rows that cannot become changes.
+	DeadLetters deadletter.Writer
+	// Limits bound every value read; zero: inventory.DefaultLimits.
+	Limits  inventory.Limits
+	Metrics *telemetry.Metrics // nil: not recorded
 }
 
 // FetchInput says where to read from and how much.
@@ -74,17 +80,28 @@ type FetchResult struct {
 	// Backlog is the number of settled rows left after Cursor when More is
 	// true (counted once per poll, for progress); otherwise 0.
 	Backlog int64 `json:"backlog,omitempty"`
+	// Rejected is the number of rows read that could not become changes:
+	// each is a dead letter, and the cursor moved past it.
+	Rejected int `json:"rejected,omitempty"`
+	// Future is the number of rows whose last-modified is past the ERP clock
+	// by more than the allowance (up to futureCheck): dead letters too, seen
+	// again at each poll that reaches the end until the ERP fixes them.
+	Future int `json:"future,omitempty"`
 }
 
-// FetchAndPublish reads pages of changes after the cursor, publishes each page
-// and waits for the broker's confirms before moving the cursor past it. Only
-// the cursor is returned: row sets never enter workflow history.
+// futureCheck is the most rows from the future one poll looks at.
+const futureCheck = 100
+
+// FetchAndPublish reads pages of rows after the cursor, turns each into a
+// change or, when it cannot be one, a dead letter, publishes the changes and
+// waits for the broker's confirms before moving the cursor past the page.
+// Only the cursor is returned: row sets never enter workflow history.
 func (p *Poller) FetchAndPublish(ctx context.Context, in FetchInput) (FetchResult, error) {
 	res := FetchResult{Cursor: in.Cursor}
 	if activity.HasHeartbeatDetails(ctx) {
 		var last FetchResult
 		if err := activity.GetHeartbeatDetails(ctx, &last); err == nil {
-			res.Cursor, res.Rows, res.Pages = last.Cursor, last.Rows, last.Pages
+			res.Cursor, res.Rows, res.Pages, res.Rejected = last.Cursor, last.Rows, last.Pages, last.Rejected
 		}
 	}
 	// Heartbeat on a ticker as well as after each page, so a slow ERP query
@@ -98,8 +115,8 @@ func (p *Poller) FetchAndPublish(ctx context.Context, in FetchInput) (FetchResul
 		return res, err
 	}
 	p.Metrics.ERPQuery(ctx, "clock", time.Since(start))
-	res.ERPClock = clock
-	upTo := clock.Add(-in.SettleDelay)
+	res.ERPClock, res.ERPOffset = clock.Wall, clock.Offset()
+	upTo := clock.Wall.Add(-in.SettleDelay)
 	if !in.StopAt.IsZero() && in.StopAt.Before(upTo) {
 		upTo = in.StopAt
 	}
@@ -118,45 +135,119 @@ func (p *Poller) FetchAndPublish(ctx context.Context, in FetchInput) (FetchResul
 		// Read up to the ERP clock and cut at the settle bound here, so that
 		// rows still settling are noticed without a query of their own.
 		start := time.Now()
-		page, err := p.Source.Page(ctx, res.Cursor, clock, in.PageSize, clock)
+		page, err := p.Source.Page(ctx, res.Cursor, clock.Wall, in.PageSize)
 		if err != nil {
 			return res, err
 		}
 		p.Metrics.ERPQuery(ctx, "page", time.Since(start))
 		p.Metrics.Fetched(ctx, len(page))
 		full := len(page) == in.PageSize
-		for i, c := range page {
-			if c.LastModified.After(upTo) {
+		for i, r := range page {
+			if r.LastModified.After(upTo) {
 				page, res.Settling, full = page[:i], true, false
 				break
 			}
 		}
 		if len(page) == 0 {
 			res.CaughtUpTo = upTo
-			return res, nil
+			break
 		}
-		if err := p.Publisher.PublishChanges(ctx, page); err != nil {
+		if err := p.publish(ctx, page, clock, &res); err != nil {
 			return res, err
 		}
-		p.Metrics.Published(ctx, len(page))
-		res.Cursor = inventory.CursorOf(page[len(page)-1])
+		res.Cursor = page[len(page)-1].Cursor()
 		res.Rows += len(page)
 		res.Pages++
 		hb.record(res)
 		if !full {
 			res.CaughtUpTo = upTo
-			return res, nil
+			break
 		}
 	}
-	res.More = true
-	res.CaughtUpTo = res.Cursor.LastModified
-	start = time.Now()
-	if res.Backlog, err = p.Source.Backlog(ctx, res.Cursor, upTo); err != nil {
-		// The count only feeds progress reports: the published pages stand.
-		activity.GetLogger(ctx).Warn("cannot count the ERP backlog", "error", err)
+	if res.CaughtUpTo.IsZero() {
+		res.More = true
+		res.CaughtUpTo = res.Cursor.LastModified
+		start = time.Now()
+		if res.Backlog, err = p.Source.Backlog(ctx, res.Cursor, upTo); err != nil {
+			// The count only feeds progress reports: the published pages stand.
+			activity.GetLogger(ctx).Warn("cannot count the ERP backlog", "error", err)
+		}
+		p.Metrics.ERPQuery(ctx, "backlog", time.Since(start))
+		return res, nil
 	}
-	p.Metrics.ERPQuery(ctx, "backlog", time.Since(start))
+	if in.StopAt.IsZero() {
+		if err := p.future(ctx, clock, &res); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
+}
+
+func (p *Poller) limits() inventory.Limits {
+	if p.Limits == (inventory.Limits{}) {
+		return inventory.DefaultLimits()
+	}
+	return p.Limits
+}
+
+// publish turns a page of rows into changes and dead letters, keeps the
+// letters, and publishes the changes, confirmed. Letters are kept first: a
+// retry after a failed publish writes them again, which changes nothing.
+func (p *Poller) publish(ctx context.Context, page []inventory.Row, clock inventory.Clock, res *FetchResult) error {
+	lim := p.limits()
+	changes := make([]inventory.Change, 0, len(page))
+	var letters []deadletter.Letter
+	for _, r := range page {
+		c, rej := inventory.ParseRow(r, clock, lim)
+		if rej != nil {
+			letters = append(letters, deadletter.ForRow(r, *rej))
+			continue
+		}
+		changes = append(changes, c)
+	}
+	if len(letters) > 0 {
+		if err := p.DeadLetters.PutDeadLetters(ctx, letters); err != nil {
+			return err
+		}
+		for _, l := range letters {
+			p.Metrics.Rejected(ctx, l.Reason.Code)
+		}
+		res.Rejected += len(letters)
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	if err := p.Publisher.PublishChanges(ctx, changes); err != nil {
+		return err
+	}
+	p.Metrics.Published(ctx, len(changes))
+	return nil
+}
+
+// future keeps a dead letter for each row dated past the ERP clock by more
+// than the allowance. Pages stop at the ERP clock, so without this look
+// such a row would never be read, nor seen by anyone. The query is a seek to
+// the end of the (last_modified, sku) index.
+func (p *Poller) future(ctx context.Context, clock inventory.Clock, res *FetchResult) error {
+	lim := p.limits()
+	start := time.Now()
+	rows, err := p.Source.Future(ctx, clock.Wall.Add(lim.FutureAllowance), futureCheck)
+	if err != nil {
+		return err
+	}
+	p.Metrics.ERPQuery(ctx, "future", time.Since(start))
+	if len(rows) == 0 {
+		return nil
+	}
+	letters := make([]deadletter.Letter, 0, len(rows))
+	for _, r := range rows {
+		if _, rej := inventory.ParseRow(r, clock, lim); rej != nil {
+			letters = append(letters, deadletter.ForRow(r, *rej))
+		}
+	}
+	res.Future = len(letters)
+	activity.GetLogger(ctx).Warn("ERP rows dated in the future are dead letters until the ERP fixes them", "rows", len(letters))
+	return p.DeadLetters.PutDeadLetters(ctx, letters)
 }
 
 // heartbeat records the latest confirmed result now and then every

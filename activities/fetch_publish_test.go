@@ -13,6 +13,7 @@ import (
 	"github.com/invsync/invsync/internal/erp"
 	"github.com/invsync/invsync/internal/inventory"
 	"github.com/invsync/invsync/internal/queue"
+	"github.com/invsync/invsync/internal/storefront"
 	"github.com/invsync/invsync/internal/testenv"
 )
 
@@ -22,6 +23,8 @@ type pollerFixture struct {
 	pub    *queue.Publisher
 	topo   queue.Topology
 	env    *testsuite.TestActivityEnvironment
+
+	erpDSN, storeDSN string
 }
 
 func newPollerFixture(t *testing.T, n int) *pollerFixture {
@@ -39,7 +42,13 @@ func newPollerFixture(t *testing.T, n int) *pollerFixture {
 	topo := testenv.Topology(t)
 	pub := queue.NewPublisher(testenv.AMQPURL(), topo)
 	t.Cleanup(func() { pub.Close() })
-	f := &pollerFixture{poller: &Poller{Source: src, Publisher: pub}, pub: pub, topo: topo}
+	storeDSN := testenv.Database(t, "invsync_store")
+	require.NoError(t, storefront.Migrate(ctx, storeDSN))
+	store, err := storefront.Open(ctx, storeDSN)
+	require.NoError(t, err)
+	t.Cleanup(store.Close)
+	f := &pollerFixture{poller: &Poller{Source: src, Publisher: pub, DeadLetters: store}, pub: pub, topo: topo,
+		erpDSN: dsn, storeDSN: storeDSN}
 	var s testsuite.WorkflowTestSuite
 	f.env = s.NewTestActivityEnvironment()
 	f.env.RegisterActivity(f.poller)
@@ -117,4 +126,95 @@ func TestFetchAndPublishLeavesUnsettledRows(t *testing.T) {
 	require.Zero(t, res.Rows)
 	require.True(t, res.Cursor.IsZero(), "the cursor does not pass unsettled rows")
 	require.Zero(t, f.ready(t))
+}
+
+// TestFetchAndPublishDeadLettersWhatCannotBeAChange reads a view that holds
+// what real ERP views hold: decimal(38,20) quantities, NULL SKUs, fractions,
+// numbers no column type bounds, floats, control characters, over-long SKUs
+// and a version from the future. Good rows are published; each bad row is
+// one dead letter with its reason and its place in the view, however often it
+// is read; the cursor moves past all of them.
+func TestFetchAndPublishDeadLettersWhatCannotBeAChange(t *testing.T) {
+	f := newPollerFixture(t, 0)
+	ctx := context.Background()
+	testenv.Exec(t, f.erpDSN, `CREATE TABLE dirty (sku text, quantity numeric(38,20), price numeric, cost float8,
+		category text, last_modified timestamptz NOT NULL)`,
+		`CREATE INDEX ON dirty (last_modified, sku)`,
+		`INSERT INTO dirty VALUES
+			('GOOD-1', 12.00000000000000000000, 9.99, 5, 'tools', now() - interval '1 minute'),
+			('GOOD-2', -3, 1.5, NULL, NULL, now() - interval '1 minute'),
+			(NULL, 1, 1, NULL, NULL, now() - interval '1 minute'),
+			('FRACTION', 2.5, 1, NULL, NULL, now() - interval '1 minute'),
+			('HUGE-PRICE', 1, '1e100000'::numeric, NULL, NULL, now() - interval '1 minute'),
+			('HUGE-COST', 1, 1, 1e300, NULL, now() - interval '1 minute'),
+			('NULL-PRICE', 1, NULL, NULL, NULL, now() - interval '1 minute'),
+			(E'CTRL\x01\x1b[31m', 1, 1, NULL, NULL, now() - interval '1 minute'),
+			(repeat('L', 300), 1, 1, NULL, NULL, now() - interval '1 minute'),
+			('FUTURE', 1, 1, NULL, NULL, '9999-12-31')`,
+		`CREATE VIEW v_dirty AS SELECT * FROM dirty`)
+	src, err := erp.Open(ctx, erp.Config{Driver: erp.DriverPostgres, DSN: f.erpDSN, View: "v_dirty",
+		Columns: erp.Columns{SKU: "sku", Quantity: "quantity", Price: "price", Cost: "cost", Category: "category", LastModified: "last_modified"}})
+	require.NoError(t, err)
+	defer src.Close()
+	f.poller.Source = src
+
+	in := FetchInput{PageSize: 3, MaxPages: 10, SettleDelay: time.Millisecond}
+	res := f.fetch(t, in)
+	require.Equal(t, 9, res.Rows, "every row in the view's range is read and passed")
+	require.Equal(t, 7, res.Rejected)
+	require.Equal(t, 1, res.Future)
+	require.False(t, res.More)
+	require.Equal(t, 2, f.ready(t), "only the rows that are changes are published")
+
+	want := map[string]string{
+		"":                   inventory.ReasonSKUEmpty,
+		"FRACTION":           inventory.ReasonQuantityFractional,
+		"HUGE-PRICE":         inventory.ReasonPriceInvalid,
+		"HUGE-COST":          inventory.ReasonCostInvalid,
+		"NULL-PRICE":         inventory.ReasonPriceMissing,
+		`"CTRL\x01\x1b[31m"`: inventory.ReasonSKUInvalid,
+		`"LLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLL"…(300 bytes)`: inventory.ReasonSKUTooLong,
+		"FUTURE": inventory.ReasonVersionInFuture,
+	}
+	letters := func() map[string]string {
+		got := map[string]string{}
+		conn, err := pgxpool.New(ctx, f.storeDSN)
+		require.NoError(t, err)
+		defer conn.Close()
+		rows, err := conn.Query(ctx, `SELECT sku, reason_code, reason, erp_cursor IS NOT NULL FROM dead_letters`)
+		require.NoError(t, err)
+		for rows.Next() {
+			var sku, code, reason string
+			var hasCursor bool
+			require.NoError(t, rows.Scan(&sku, &code, &reason, &hasCursor))
+			require.True(t, hasCursor, "a letter from the ERP says where the row is")
+			require.NotEmpty(t, reason)
+			require.Less(t, len(reason), 300, "a reason is short: %s", reason)
+			_, dup := got[sku]
+			require.False(t, dup, "one letter per row: %s", sku)
+			got[sku] = code
+		}
+		require.NoError(t, rows.Err())
+		return got
+	}
+	require.Equal(t, want, letters())
+
+	// Read again from the start (a retry, a look-back): no letter twice.
+	res = f.fetch(t, in)
+	require.Equal(t, 7, res.Rejected)
+	require.Equal(t, want, letters())
+
+	got := testenv.Drain(t, f.topo.ChangesQueue(), 4, 5*time.Second)
+	var skus []string
+	for _, d := range got {
+		c, err := inventory.DecodeChange(d.Body)
+		require.NoError(t, err)
+		skus = append(skus, c.SKU)
+		if c.SKU == "GOOD-1" {
+			require.Equal(t, int64(12), *c.Quantity, "decimal(38,20) quantity read exactly")
+			require.Equal(t, "9.99", *c.Price)
+			require.Equal(t, "5", *c.Cost)
+		}
+	}
+	require.ElementsMatch(t, []string{"GOOD-1", "GOOD-2", "GOOD-1", "GOOD-2"}, skus)
 }

@@ -182,7 +182,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		WorkerStopTimeout:                  30 * time.Second,
 	})
 	erpWorker.RegisterWorkflow(workflows.PollERP)
-	erpWorker.RegisterActivity(&activities.Poller{Source: source, Publisher: publisher, Metrics: tel.Metrics})
+	erpWorker.RegisterActivity(&activities.Poller{
+		Source: source, Publisher: publisher, DeadLetters: store, Limits: cfg.Limits, Metrics: tel.Metrics,
+	})
 
 	// As many apply activities at once as the storefront pool has
 	// connections: more would only queue inside the worker, holding rows.

@@ -200,8 +200,8 @@ func ParseRow(r Row, clock Clock, lim Limits) (Change, *Rejection) {
 		return Change{}, reject(ReasonSKUEmpty, "sku is NULL")
 	}
 	if r.LastModified.After(clock.Wall.Add(lim.FutureAllowance)) {
-		return Change{}, reject(ReasonVersionInFuture, "last_modified %s is after the ERP clock %s",
-			r.LastModified.UTC().Format(time.RFC3339Nano), clock.Wall.UTC().Format(time.RFC3339Nano))
+		return Change{}, reject(ReasonVersionInFuture, "last_modified %s is more than %s past the ERP clock",
+			r.LastModified.UTC().Format(time.RFC3339Nano), lim.FutureAllowance)
 	}
 	c := Change{SKU: *r.SKU, Price: r.Price, Cost: r.Cost, Category: r.Category,
 		LastModified: r.LastModified, ObservedAt: clock.Instant}
