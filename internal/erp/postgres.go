@@ -9,43 +9,92 @@ import (
 func quotePostgres(id string) string { return `"` + strings.ReplaceAll(id, `"`, `""`) + `"` }
 
 // postgresDialect reads a PostgreSQL view. The row-value comparison
-// (lm, sku) > ($1, $2) walks a btree index on (lm, sku) directly.
+// (lm, sku) > ($1, $2) seeks a btree index on (lm, sku) directly.
+//
+// ORDER BY puts NULL SKUs last among rows of one time, but the row-value
+// comparison is NULL for them, so after a cursor (t, s) a page reads a second
+// seek, lm = t AND sku IS NULL, merged in order with the first; after a
+// cursor on a NULL SKU (t, NULL) every row of time t has been read (pages
+// end after the rows that tie with their last) and the next page starts
+// after t. Every value is read as text: numeric gives its exact digits,
+// money is read through numeric (its text carries a currency symbol), float8
+// gives the shortest text that reads back exactly ('1e+300').
 //
 // A timestamptz column is compared with instants. A timestamp column holds
 // wall-clock times: they travel as UTC-labelled times, which pgx sends
 // without conversion, and the clock is the server's wall clock (or UTC).
-// PostgreSQL keeps microseconds, so times are cut to microseconds.
-func postgresDialect(view []string, c Columns, kind TimeKind, clock string) dialect {
+// PostgreSQL keeps microseconds, so times are cut to microseconds. The
+// values -infinity and infinity are left out of every read: no time.Time
+// holds them, so no cursor could pass them.
+func postgresDialect(view []string, c Columns, types columnTypes, kind TimeKind, clock string) dialect {
 	q := make([]string, len(view))
 	for i := range view {
 		q[i] = quotePostgres(view[i])
 	}
-	from := " FROM " + strings.Join(q, ".")
-	sku, lm := quotePostgres(c.SKU), quotePostgres(c.LastModified)
-	opt := func(col string) string {
-		if col == "" {
+	from := " FROM " + strings.Join(q, ".") + " AS e"
+	col := func(name string) string { return "e." + quotePostgres(name) }
+	opt := func(name string) string {
+		if name == "" {
 			return "NULL::text"
 		}
-		return quotePostgres(col) + "::text"
+		return col(name)
 	}
-	sel := fmt.Sprintf("SELECT %s::text, %s, %s::text, %s, %s, %s", sku, quotePostgres(c.Quantity), quotePostgres(c.Price),
-		opt(c.Cost), opt(c.Category), lm) + from
-	order := fmt.Sprintf(" ORDER BY %s, %s LIMIT", lm, sku)
-	after := fmt.Sprintf(" WHERE (%s, %s) > ($1, $2) AND %s <= $3", lm, sku, lm)
-	clockSQL := "SELECT clock_timestamp()"
+	sku, lm := col(c.SKU), col(c.LastModified)
+	// The rows are chosen and ordered by the view's own columns (a cast SKU
+	// would sort differently and miss the index); the outer query only
+	// turns them into text.
+	inner := fmt.Sprintf("SELECT %s AS s, %s AS q, %s AS p, %s AS c, %s AS g, %s AS m", sku, col(c.Quantity), col(c.Price),
+		opt(c.Cost), opt(c.Category), lm) + from + " WHERE "
+	outer := fmt.Sprintf("SELECT x.s::text, %s, %s, %s, x.g::text, x.m FROM (",
+		postgresNumber("x.q", types.Quantity), postgresNumber("x.p", types.Price), postgresNumber("x.c", types.Cost))
+	order := ") x ORDER BY x.m, x.s"
+	ties := func(n int) string { return fmt.Sprintf(" FETCH FIRST $%d ROWS WITH TIES", n) }
+	count := "SELECT count(*)" + from + " WHERE "
+
+	fromStart := fmt.Sprintf("%s > '-infinity' AND %s <= $1", lm, lm)
+	afterSKU := fmt.Sprintf("(%s, %s) > ($1, $2) AND %s <= $3", lm, sku, lm)
+	nullsAtCursor := fmt.Sprintf("%s = $1 AND %s IS NULL AND %s <= $3", lm, sku, lm)
+	afterTime := fmt.Sprintf("%s > $1 AND %s <= $2", lm, lm)
+
+	wall := "c"
 	if kind == Wall {
-		clockSQL = "SELECT clock_timestamp()::timestamp"
+		wall = "c::timestamp"
 		if clock == ClockUTC {
-			clockSQL = "SELECT clock_timestamp() AT TIME ZONE 'UTC'"
+			wall = "c AT TIME ZONE 'UTC'"
 		}
 	}
-	return dialect{
-		clock:      clockSQL,
-		first:      sel + fmt.Sprintf(" WHERE %s <= $1", lm) + order + " $2",
-		next:       sel + after + order + " $4",
-		countFirst: "SELECT count(*)" + from + fmt.Sprintf(" WHERE %s <= $1", lm),
-		countNext:  "SELECT count(*)" + from + after,
-		timeArg:    func(t time.Time) any { return t.UTC() },
-		floor:      func(t time.Time) time.Time { return t.Truncate(time.Microsecond) },
+	readTime := asWall
+	if kind == Instant {
+		readTime = asInstant
 	}
+	return dialect{
+		clock: "SELECT c, " + wall + " FROM (SELECT clock_timestamp() AS c) x",
+		first: keyset{
+			page:  outer + inner + fromStart + order + ties(2),
+			count: count + fromStart,
+		},
+		next: keyset{
+			// Each branch is an ordered index range; the planner merges
+			// them and stops at the limit.
+			page: outer + "(" + inner + afterSKU + fmt.Sprintf(" ORDER BY %s, %s", lm, sku) + ties(4) + ") UNION ALL " +
+				inner + nullsAtCursor + order + ties(4),
+			count: count + "(" + afterSKU + ") OR (" + nullsAtCursor + ")",
+		},
+		nextNull: keyset{
+			page:  outer + inner + afterTime + order + ties(3),
+			count: count + afterTime,
+		},
+		future:   outer + inner + fmt.Sprintf("%s > $1 AND %s < 'infinity'", lm, lm) + order + " LIMIT $2",
+		timeArg:  func(t time.Time) any { return t.UTC() },
+		readTime: readTime,
+		floor:    func(t time.Time) time.Time { return t.Truncate(time.Microsecond) },
+	}
+}
+
+// postgresNumber reads a number column as text.
+func postgresNumber(expr string, c column) string {
+	if c.dataType == "money" {
+		return expr + "::numeric::text"
+	}
+	return expr + "::text"
 }

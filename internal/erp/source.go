@@ -1,11 +1,18 @@
-// Package erp reads changed rows from the ERP's inventory view. It only ever
-// issues SELECTs: keyset pages ordered by (LastModified, SKU), bounded above by
-// the ERP's own clock minus a settle delay so rows still being committed are
+// Package erp reads the ERP's inventory view. It only ever issues SELECTs:
+// keyset pages ordered by (LastModified, SKU), bounded above by a time the
+// caller takes from the ERP's own clock, so rows still being committed are
 // read on a later poll rather than skipped.
 //
-// The LastModified column's SQL type is looked up before the first query, and
-// the cursor is sent back typed to match: a SQL Server datetime (1/300 s ticks) compared
-// with a datetime2 parameter would re-read or skip rows.
+// Before the first query the types of the mapped columns are looked up, and
+// statements and parameters are built to match them: the cursor's time is sent
+// typed as the LastModified column (a SQL Server datetime, in 1/300 s ticks,
+// compared with a datetime2 parameter would re-read or skip rows), and its SKU
+// is compared in the SKU column's own type and collation, so the comparison
+// orders SKUs as the ORDER BY does and the index is sought, not scanned.
+//
+// Every value is read as nullable text, numbers as exact decimal text, so that
+// nothing a row holds makes a read fail: the caller decides, row by row, what
+// can become a change.
 package erp
 
 import (
@@ -133,23 +140,61 @@ func (k TimeKind) String() string {
 	return "unknown"
 }
 
-// dialect holds the statements of one SQL flavour for one column type.
+// column is a view column's type as INFORMATION_SCHEMA.COLUMNS gives it.
+type column struct {
+	dataType  string // DATA_TYPE, lower case
+	maxLength int64  // CHARACTER_MAXIMUM_LENGTH: -1 for max, 0 when none
+	collation string // COLLATION_NAME, "" when none
+}
+
+// columnTypes are the types of the mapped columns; Cost and Category are
+// zero when not mapped.
+type columnTypes struct {
+	SKU, Quantity, Price, Cost, Category, LastModified column
+}
+
+// keyset is a page statement and the count of the rows it pages through.
+type keyset struct {
+	page  string // args: the predicate's, then the limit
+	count string // args: the predicate's
+}
+
+// dialect holds the statements of one SQL flavour for one view.
 type dialect struct {
-	clock      string
-	first      string // page from the start: args (upTo, limit)
-	next       string // page after a cursor: args (cursorTime, cursorSKU, upTo, limit)
-	countFirst string // rows up to a time: args (upTo)
-	countNext  string // rows after a cursor up to a time: args (cursorTime, cursorSKU, upTo)
+	// clock returns one row: the ERP's time as an instant, and the same
+	// moment in the LastModified column's convention.
+	clock string
+	// first reads from the start, args (upTo); next after a cursor on a SKU,
+	// args (time, sku, upTo); nextNull after a cursor on a NULL SKU, args
+	// (time, upTo).
+	first, next, nextNull keyset
+	// future reads the rows dated after a time: args (after, limit).
+	future string
 	// timeArg types a time for comparison with the LastModified column.
 	timeArg func(time.Time) any
+	// readTime puts a scanned LastModified into the column's convention: an
+	// instant in UTC, or a wall-clock time labelled UTC.
+	readTime func(time.Time) time.Time
 	// floor cuts a time to the column's precision.
 	floor func(time.Time) time.Time
+}
+
+// after picks the statements and arguments that read the rows after c, up
+// to upTo. Page and Backlog both use it, so they always agree.
+func (d dialect) after(c inventory.Cursor, upTo time.Time) (keyset, []any) {
+	switch {
+	case c.IsZero():
+		return d.first, []any{d.timeArg(upTo)}
+	case c.SKUNull:
+		return d.nextNull, []any{d.timeArg(c.LastModified), d.timeArg(upTo)}
+	}
+	return d.next, []any{d.timeArg(c.LastModified), c.SKU, d.timeArg(upTo)}
 }
 
 // Source reads the ERP view. It is safe for concurrent use, but the poller
 // uses it from one activity at a time so the ERP sees one query at a time.
 // It first talks to the ERP on its first query, inside that activity: even
-// the lookup of the column's type never runs beside a poll.
+// the lookup of the column types never runs beside a poll.
 type Source struct {
 	cfg     Config
 	view    []string
@@ -187,8 +232,8 @@ func Open(ctx context.Context, cfg Config) (*Source, error) {
 	return &Source{cfg: cfg, view: view, db: db, timeout: cfg.QueryTimeout}, nil
 }
 
-// Prepare looks up the LastModified column's type and builds the statements
-// for it, once. Every query calls it first.
+// Prepare looks up the column types and builds the statements for them,
+// once. Every query calls it first.
 func (s *Source) Prepare(ctx context.Context) error {
 	_, err := s.dialect(ctx)
 	return err
@@ -202,41 +247,102 @@ func (s *Source) dialect(ctx context.Context) (dialect, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	kind, err := columnKind(ctx, s.db, s.cfg.Driver, s.view, s.cfg.Columns.LastModified)
+	types, err := lookupColumns(ctx, s.db, s.cfg.Driver, s.view, s.cfg.Columns)
 	if err != nil {
 		return dialect{}, err
 	}
-	if s.cfg.Driver == DriverSQLServer {
-		s.d = sqlServerDialect(s.view, s.cfg.Columns, kind, s.cfg.Clock)
-	} else {
-		s.d = postgresDialect(s.view, s.cfg.Columns, kind, s.cfg.Clock)
+	kind, err := KindOf(s.cfg.Driver, types.LastModified.dataType)
+	if err != nil {
+		return dialect{}, err
 	}
-	s.kind = kind
-	return s.d, nil
+	d := postgresDialect(s.view, s.cfg.Columns, types, kind, s.cfg.Clock)
+	if s.cfg.Driver == DriverSQLServer {
+		if d, err = sqlServerDialect(s.view, s.cfg.Columns, types, kind, s.cfg.Clock); err != nil {
+			return dialect{}, err
+		}
+	}
+	s.d, s.kind = d, kind
+	return d, nil
 }
 
-// columnKind reads the LastModified column's type from INFORMATION_SCHEMA.
-func columnKind(ctx context.Context, db *sql.DB, driver string, view []string, column string) (TimeKind, error) {
+// The lookup of the mapped columns' types: args (schema or NULL, view, then
+// the six column names; an unmapped one is "" and matches nothing).
+const (
+	columnsPostgres = `SELECT column_name, data_type, character_maximum_length, collation_name FROM information_schema.columns
+WHERE table_schema = coalesce($1::text, current_schema()) AND table_name = $2 AND column_name IN ($3, $4, $5, $6, $7, $8)`
+	columnsSQLServer = `SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_MAXIMUM_LENGTH, COLLATION_NAME FROM INFORMATION_SCHEMA.COLUMNS
+WHERE TABLE_SCHEMA = COALESCE(@p1, SCHEMA_NAME()) AND TABLE_NAME = @p2 AND COLUMN_NAME IN (@p3, @p4, @p5, @p6, @p7, @p8)`
+)
+
+// lookupColumns reads the mapped columns' types from INFORMATION_SCHEMA, in
+// one query.
+func lookupColumns(ctx context.Context, db *sql.DB, driver string, view []string, cols Columns) (columnTypes, error) {
 	var schema any // nil: the user's default schema
 	name := view[len(view)-1]
 	if len(view) == 2 {
 		schema = view[0]
 	}
-	q := `SELECT data_type FROM information_schema.columns
-WHERE table_schema = coalesce($1::text, current_schema()) AND table_name = $2 AND column_name = $3`
+	q := columnsPostgres
 	if driver == DriverSQLServer {
-		q = `SELECT DATA_TYPE FROM INFORMATION_SCHEMA.COLUMNS
-WHERE TABLE_SCHEMA = COALESCE(@p1, SCHEMA_NAME()) AND TABLE_NAME = @p2 AND COLUMN_NAME = @p3`
+		q = columnsSQLServer
 	}
-	var typ string
-	err := db.QueryRowContext(ctx, q, schema, name, column).Scan(&typ)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("erp: view %s has no column %s, or this user may not read it", strings.Join(view, "."), column)
-	}
+	viewName := strings.Join(view, ".")
+	rows, err := db.QueryContext(ctx, q, schema, name, cols.SKU, cols.Quantity, cols.Price, cols.Cost, cols.Category, cols.LastModified)
 	if err != nil {
-		return 0, fmt.Errorf("erp: connect and read the type of %s.%s: %w", strings.Join(view, "."), column, err)
+		return columnTypes{}, fmt.Errorf("erp: connect and read the column types of %s: %w", viewName, err)
 	}
-	return KindOf(driver, typ)
+	defer rows.Close()
+	found := map[string]column{}
+	for rows.Next() {
+		var (
+			colName   string
+			c         column
+			maxLength sql.NullInt64
+			collation sql.NullString
+		)
+		if err := rows.Scan(&colName, &c.dataType, &maxLength, &collation); err != nil {
+			return columnTypes{}, fmt.Errorf("erp: read the column types of %s: %w", viewName, err)
+		}
+		c.dataType = strings.ToLower(c.dataType)
+		c.maxLength, c.collation = maxLength.Int64, collation.String
+		found[colName] = c
+	}
+	if err := rows.Err(); err != nil {
+		return columnTypes{}, fmt.Errorf("erp: read the column types of %s: %w", viewName, err)
+	}
+	lookup := func(want string) (column, bool) {
+		for got, c := range found {
+			// SQL Server names are compared in the catalog's collation,
+			// usually case-insensitive.
+			if got == want || driver == DriverSQLServer && strings.EqualFold(got, want) {
+				return c, true
+			}
+		}
+		return column{}, false
+	}
+	var t columnTypes
+	var missing []string
+	for _, m := range []struct {
+		name string
+		dst  *column
+	}{
+		{cols.SKU, &t.SKU}, {cols.Quantity, &t.Quantity}, {cols.Price, &t.Price},
+		{cols.Cost, &t.Cost}, {cols.Category, &t.Category}, {cols.LastModified, &t.LastModified},
+	} {
+		if m.name == "" {
+			continue // an optional column that is not mapped
+		}
+		c, ok := lookup(m.name)
+		if !ok {
+			missing = append(missing, m.name)
+			continue
+		}
+		*m.dst = c
+	}
+	if len(missing) > 0 {
+		return columnTypes{}, fmt.Errorf("erp: view %s has no column %s, or this user may not read it", viewName, strings.Join(missing, ", "))
+	}
+	return t, nil
 }
 
 // KindOf maps an INFORMATION_SCHEMA data type onto a TimeKind.
@@ -268,25 +374,29 @@ func (s *Source) Kind() TimeKind {
 // Close releases the connection.
 func (s *Source) Close() error { return s.db.Close() }
 
-// Clock returns the ERP server's current time, in the column's convention
-// and cut to its precision. The settle bound is computed from it, never from
-// the gateway's clock, which may drift.
-func (s *Source) Clock(ctx context.Context) (time.Time, error) {
+// Clock returns the ERP server's current time, read once, both as an instant
+// and in the LastModified column's convention, each cut to the column's
+// precision. Rows are bounded by the ERP's clock, never the gateway's, which
+// may drift; the two readings come from one statement so that their
+// difference is the ERP's UTC offset exactly (inventory.Clock.Offset), which
+// drops when daylight saving ends.
+func (s *Source) Clock(ctx context.Context) (inventory.Clock, error) {
 	d, err := s.dialect(ctx)
 	if err != nil {
-		return time.Time{}, err
+		return inventory.Clock{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	var now time.Time
-	if err := s.db.QueryRowContext(ctx, d.clock).Scan(&now); err != nil {
-		return time.Time{}, fmt.Errorf("erp clock: %w", err)
+	var instant, wall time.Time
+	if err := s.db.QueryRowContext(ctx, d.clock).Scan(&instant, &wall); err != nil {
+		return inventory.Clock{}, fmt.Errorf("erp clock: %w", err)
 	}
-	return d.floor(now.UTC()), nil
+	// Both are cut alike: the offset is whole minutes, so it stays exact.
+	return inventory.Clock{Instant: d.floor(instant.UTC()), Wall: d.floor(d.readTime(wall))}, nil
 }
 
 // Backlog counts the rows after the cursor whose LastModified is at most upTo:
-// what is left to read. It walks the same index range a page read does.
+// what is left to read. It counts exactly the rows Page pages through.
 func (s *Source) Backlog(ctx context.Context, after inventory.Cursor, upTo time.Time) (int64, error) {
 	d, err := s.dialect(ctx)
 	if err != nil {
@@ -294,67 +404,99 @@ func (s *Source) Backlog(ctx context.Context, after inventory.Cursor, upTo time.
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	var row *sql.Row
-	if after.IsZero() {
-		row = s.db.QueryRowContext(ctx, d.countFirst, d.timeArg(upTo))
-	} else {
-		row = s.db.QueryRowContext(ctx, d.countNext, d.timeArg(after.LastModified), after.SKU, d.timeArg(upTo))
-	}
+	k, args := d.after(after, upTo)
 	var n int64
-	if err := row.Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, k.count, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("erp backlog after %s: %w", after, err)
 	}
 	return n, nil
 }
 
-// Page returns up to limit rows after the cursor whose LastModified is at most
-// upTo, in (LastModified, SKU) order. The ERP compares SKUs in its own
-// collation; this code never orders SKUs itself. Each change is stamped with
-// observedAt.
-func (s *Source) Page(ctx context.Context, after inventory.Cursor, upTo time.Time, limit int, observedAt time.Time) ([]inventory.Change, error) {
+// Page returns the rows after the cursor whose LastModified is at most upTo,
+// in (LastModified, SKU) order as the ERP sorts it (SKUs in its collation,
+// NULL SKUs last in PostgreSQL and first in SQL Server); this code never
+// orders SKUs itself. Rows with a NULL LastModified have no place in the
+// order and are never read.
+//
+// It returns limit rows, and with them every further row that ties with the
+// last on (LastModified, SKU), so a page can be longer than limit. A cursor
+// cannot tell apart rows that tie (several NULL SKUs at one time, or a view
+// that repeats a SKU), so a page never ends among them: a walk from cursor to
+// cursor reads each row exactly once. A page shorter than limit is the end.
+func (s *Source) Page(ctx context.Context, after inventory.Cursor, upTo time.Time, limit int) ([]inventory.Row, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("erp page: limit %d, want at least 1", limit)
+	}
 	d, err := s.dialect(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	var rows *sql.Rows
-	if after.IsZero() {
-		rows, err = s.db.QueryContext(ctx, d.first, d.timeArg(upTo), limit)
-	} else {
-		rows, err = s.db.QueryContext(ctx, d.next, d.timeArg(after.LastModified), after.SKU, d.timeArg(upTo), limit)
-	}
+	k, args := d.after(after, upTo)
+	rows, err := s.read(ctx, d, k.page, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("erp page after %s: %w", after, err)
 	}
-	defer rows.Close()
-	out := make([]inventory.Change, 0, limit)
-	for rows.Next() {
-		var (
-			c                     inventory.Change
-			qty                   sql.NullInt64
-			price, cost, category sql.NullString
-		)
-		if err := rows.Scan(&c.SKU, &qty, &price, &cost, &category, &c.LastModified); err != nil {
-			return nil, fmt.Errorf("erp page: scan: %w", err)
-		}
-		c.Quantity = nullable(qty.Int64, qty.Valid)
-		c.Price = nullable(price.String, price.Valid)
-		c.Cost = nullable(cost.String, cost.Valid)
-		c.Category = nullable(category.String, category.Valid)
-		c.LastModified = c.LastModified.UTC()
-		c.ObservedAt = observedAt
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("erp page: %w", err)
-	}
-	return out, nil
+	return rows, nil
 }
 
-func nullable[T any](v T, valid bool) *T {
-	if !valid {
+// Future returns up to limit rows whose LastModified is after the given time,
+// in (LastModified, SKU) order. Pages stop at the ERP clock, so a row dated
+// in the future (9999-12-31) is otherwise never read; the caller passes the
+// ERP clock plus an allowance and reports what this finds. It reads the end
+// of the (LastModified, SKU) index, so it is cheap enough for every poll.
+func (s *Source) Future(ctx context.Context, after time.Time, limit int) ([]inventory.Row, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("erp future rows: limit %d, want at least 1", limit)
+	}
+	d, err := s.dialect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.read(ctx, d, d.future, d.timeArg(after), limit)
+	if err != nil {
+		return nil, fmt.Errorf("erp future rows after %s: %w", after.Format(time.RFC3339Nano), err)
+	}
+	return rows, nil
+}
+
+// read runs a statement that selects (sku, quantity, price, cost, category,
+// last_modified), every column but the last as text.
+func (s *Source) read(ctx context.Context, d dialect, stmt string, args ...any) ([]inventory.Row, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	rows, err := s.db.QueryContext(ctx, stmt, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []inventory.Row
+	for rows.Next() {
+		var (
+			r                               inventory.Row
+			sku, qty, price, cost, category sql.NullString
+		)
+		if err := rows.Scan(&sku, &qty, &price, &cost, &category, &r.LastModified); err != nil {
+			return nil, fmt.Errorf("scan: %w", err)
+		}
+		r.SKU, r.Quantity, r.Price, r.Cost, r.Category = text(sku), text(qty), text(price), text(cost), text(category)
+		r.LastModified = d.readTime(r.LastModified)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func text(s sql.NullString) *string {
+	if !s.Valid {
 		return nil
 	}
-	return &v
+	return &s.String
 }
+
+// asWall relabels a wall-clock time as UTC without moving its fields: the
+// drivers may attach a location to a time that has none.
+func asWall(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+}
+
+// asInstant is an instant in UTC.
+func asInstant(t time.Time) time.Time { return t.UTC() }

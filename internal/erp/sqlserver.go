@@ -2,6 +2,8 @@ package erp
 
 import (
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,56 +14,138 @@ import (
 
 func quoteSQLServer(id string) string { return "[" + strings.ReplaceAll(id, "]", "]]") + "]" }
 
+// collationName is how SQL Server names a collation; one is written into a
+// statement only after it matches.
+var collationName = regexp.MustCompile(`^[A-Za-z0-9_]{1,128}$`)
+
 // sqlServerDialect reads a SQL Server view with T-SQL. SQL Server has no
 // row-value comparison, so the keyset predicate is spelled out; with an index
-// on (lm, sku) it is still a seek.
+// on (lm, sku) it is still a seek. ORDER BY puts NULL SKUs first among rows
+// of one time: after a cursor (t, s) they have been read, and after a cursor
+// on a NULL SKU (t, NULL) the rest of time t is its non-NULL SKUs. TOP ...
+// WITH TIES ends a page only after the rows that tie with its last.
 //
 // Times are sent typed as the column: datetime as mssql.DateTime1 (a
 // datetime2 parameter would make SQL Server convert the column and compare
 // 3.33 ms ticks with 100 ns values, re-reading or skipping rows), datetime2
 // as civil.DateTime (datetime2(7)), datetimeoffset as time.Time. No implicit
-// conversion happens per row, so the index is used.
-func sqlServerDialect(view []string, c Columns, kind TimeKind, clock string) dialect {
+// conversion happens per row, so the index is used. The SKU is compared as
+// sqlServerSKU says.
+func sqlServerDialect(view []string, c Columns, types columnTypes, kind TimeKind, clock string) (dialect, error) {
 	q := make([]string, len(view))
 	for i := range view {
 		q[i] = quoteSQLServer(view[i])
 	}
 	from := strings.Join(q, ".")
 	sku, lm := quoteSQLServer(c.SKU), quoteSQLServer(c.LastModified)
-	opt := func(col string) string {
-		if col == "" {
-			return "CAST(NULL AS nvarchar(1))"
+	skuParam, err := sqlServerSKU("@p2", types.SKU)
+	if err != nil {
+		return dialect{}, fmt.Errorf("erp: sku column %s: %w", c.SKU, err)
+	}
+	number := func(name string, t column) string {
+		if name == "" {
+			return "CAST(NULL AS varchar(1))"
 		}
-		return fmt.Sprintf("CONVERT(nvarchar(256), %s)", quoteSQLServer(col))
+		return sqlServerNumber(quoteSQLServer(name), t)
 	}
-	cols := fmt.Sprintf("%s, %s, CONVERT(varchar(64), %s), %s, %s, %s", sku, quoteSQLServer(c.Quantity), quoteSQLServer(c.Price),
-		opt(c.Cost), opt(c.Category), lm)
+	category := "CAST(NULL AS nvarchar(1))"
+	if c.Category != "" {
+		category = sqlServerText(quoteSQLServer(c.Category), types.Category)
+	}
+	cols := strings.Join([]string{sqlServerText(sku, types.SKU), number(c.Quantity, types.Quantity),
+		number(c.Price, types.Price), number(c.Cost, types.Cost), category, lm}, ", ")
 	order := fmt.Sprintf(" ORDER BY %s, %s", lm, sku)
-	after := fmt.Sprintf("(%s > @p1 OR (%s = @p1 AND %s > @p2)) AND %s <= @p3", lm, lm, sku, lm)
-	d := dialect{
-		first:      fmt.Sprintf("SELECT TOP (@p2) %s FROM %s WHERE %s <= @p1", cols, from, lm) + order,
-		next:       fmt.Sprintf("SELECT TOP (@p4) %s FROM %s WHERE %s", cols, from, after) + order,
-		countFirst: fmt.Sprintf("SELECT COUNT_BIG(*) FROM %s WHERE %s <= @p1", from, lm),
-		countNext:  fmt.Sprintf("SELECT COUNT_BIG(*) FROM %s WHERE %s", from, after),
+	page := func(limit string) string {
+		return "SELECT TOP (" + limit + ") WITH TIES " + cols + " FROM " + from + " WHERE "
 	}
+	count := "SELECT COUNT_BIG(*) FROM " + from + " WHERE "
+
+	fromStart := fmt.Sprintf("%s <= @p1", lm)
+	afterSKU := fmt.Sprintf("(%s > @p1 OR (%s = @p1 AND %s > %s)) AND %s <= @p3", lm, lm, sku, skuParam, lm)
+	afterNull := fmt.Sprintf("(%s > @p1 OR (%s = @p1 AND %s IS NOT NULL)) AND %s <= @p2", lm, lm, sku, lm)
+	d := dialect{
+		first:    keyset{page: page("@p2") + fromStart + order, count: count + fromStart},
+		next:     keyset{page: page("@p4") + afterSKU + order, count: count + afterSKU},
+		nextNull: keyset{page: page("@p3") + afterNull + order, count: count + afterNull},
+		future:   fmt.Sprintf("SELECT TOP (@p2) %s FROM %s WHERE %s > @p1", cols, from, lm) + order,
+		readTime: asWall,
+		floor:    func(t time.Time) time.Time { return t.Truncate(100 * time.Nanosecond) },
+	}
+	// SYSDATETIMEOFFSET() is the server's clock with its current offset:
+	// one reading gives the instant and the local wall clock.
+	wall := "CONVERT(datetime2(7), c)"
 	switch kind {
 	case Instant:
-		d.clock = "SELECT SYSDATETIMEOFFSET()"
 		d.timeArg = func(t time.Time) any { return t.UTC() }
-		d.floor = func(t time.Time) time.Time { return t.Truncate(100 * time.Nanosecond) }
-		return d
+		d.readTime = asInstant
+		wall = "c"
 	case Ticks:
 		d.timeArg = func(t time.Time) any { return mssql.DateTime1(t.UTC()) }
 		d.floor = FloorTick
 	default:
 		d.timeArg = func(t time.Time) any { return civil.DateTimeOf(t.UTC()) }
-		d.floor = func(t time.Time) time.Time { return t.Truncate(100 * time.Nanosecond) }
 	}
-	d.clock = "SELECT SYSDATETIME()"
-	if clock == ClockUTC {
-		d.clock = "SELECT SYSUTCDATETIME()"
+	if kind != Instant && clock == ClockUTC {
+		wall = "CONVERT(datetime2(7), SWITCHOFFSET(c, 0))"
 	}
-	return d
+	d.clock = "SELECT c, " + wall + " FROM (SELECT SYSDATETIMEOFFSET() AS c) x"
+	return d, nil
+}
+
+// sqlServerSKU is what the SKU column is compared with: the parameter
+// (sent as nvarchar), converted to the column's own type and collation when
+// the column is char or varchar. Compared with nvarchar as it is, a varchar
+// column would be converted row by row (a scan instead of a seek) and, under
+// a SQL_* collation, ordered by Unicode rules that differ from the ORDER BY's,
+// so a keyset page could skip rows. The conversion happens once, on the
+// parameter. The parameter is not sent as mssql.VarChar: go-mssqldb sends its
+// UTF-8 bytes as they are, with no collation, which is right for ASCII only;
+// as nvarchar every character arrives, and CONVERT encodes it in the code page
+// of the column's collation, the same bytes the column holds.
+func sqlServerSKU(param string, c column) (string, error) {
+	switch c.dataType {
+	case "char", "varchar":
+	default:
+		return param, nil
+	}
+	if !collationName.MatchString(c.collation) {
+		return "", fmt.Errorf("collation %q is not a plain name", c.collation)
+	}
+	length := "max"
+	if c.maxLength > 0 {
+		length = strconv.FormatInt(c.maxLength, 10)
+	}
+	return fmt.Sprintf("CONVERT(%s(%s), %s COLLATE %s)", c.dataType, length, param, c.collation), nil
+}
+
+// sqlServerText reads a text column (SKU, category) as the text it holds;
+// any other type is converted to nvarchar whole.
+func sqlServerText(expr string, c column) string {
+	switch c.dataType {
+	case "char", "varchar", "nchar", "nvarchar":
+		return expr
+	}
+	return "CONVERT(nvarchar(max), " + expr + ")"
+}
+
+// sqlServerNumber reads a number column as exact decimal text, by a
+// conversion that cannot fail whatever the row holds. CONVERT of a float to
+// text keeps six digits or switches to scientific notation, so a float goes
+// through decimal(38,12) (rounded to the 12 places the limits allow at most);
+// one out of that range comes back as its raw text, which the caller rejects
+// with the value in the reason. money is read with style 2, all four places
+// (the default style keeps two).
+func sqlServerNumber(expr string, c column) string {
+	switch c.dataType {
+	case "tinyint", "smallint", "int", "bigint", "bit", "decimal", "numeric":
+		return "CONVERT(varchar(64), " + expr + ")"
+	case "money", "smallmoney":
+		return "CONVERT(varchar(64), " + expr + ", 2)"
+	case "char", "varchar", "nchar", "nvarchar":
+		return expr
+	}
+	// float, real, sql_variant and anything else.
+	return fmt.Sprintf("COALESCE(CONVERT(varchar(64), TRY_CONVERT(decimal(38,12), %s)), CONVERT(nvarchar(100), %s))", expr, expr)
 }
 
 // FloorTick cuts t down to a SQL Server datetime tick (1/300 s), as the

@@ -9,47 +9,142 @@ import (
 	"github.com/golang-sql/civil"
 	mssql "github.com/microsoft/go-mssqldb"
 	"github.com/stretchr/testify/require"
+
+	"github.com/invsync/invsync/internal/inventory"
 )
 
 var erpColumns = Columns{SKU: "ItemNo", Quantity: "OnHand", Price: "Price", Cost: "Cost", Category: "ItemGroup", LastModified: "LastModified"}
 
+// erpTypes is a view as SQL Server ERPs have them: a varchar SKU under a
+// SQL_* collation, a decimal quantity, money and float amounts.
+var erpTypes = columnTypes{
+	SKU:          column{dataType: "varchar", maxLength: 40, collation: "SQL_Latin1_General_CP1_CI_AS"},
+	Quantity:     column{dataType: "decimal"},
+	Price:        column{dataType: "money"},
+	Cost:         column{dataType: "float"},
+	Category:     column{dataType: "nvarchar", maxLength: 50, collation: "SQL_Latin1_General_CP1_CI_AS"},
+	LastModified: column{dataType: "datetime"},
+}
+
+func mustSQLServer(t *testing.T, view []string, c Columns, types columnTypes, kind TimeKind, clock string) dialect {
+	t.Helper()
+	d, err := sqlServerDialect(view, c, types, kind, clock)
+	require.NoError(t, err)
+	return d
+}
+
 // TestSQLServerStatements pins the exact T-SQL sent to the ERP.
 func TestSQLServerStatements(t *testing.T) {
-	d := sqlServerDialect([]string{"dbo", "vInventory"}, erpColumns, Ticks, ClockLocal)
-	cols := "[ItemNo], [OnHand], CONVERT(varchar(64), [Price]), CONVERT(nvarchar(256), [Cost]), CONVERT(nvarchar(256), [ItemGroup]), [LastModified]"
-	require.Equal(t, "SELECT TOP (@p2) "+cols+" FROM [dbo].[vInventory] WHERE [LastModified] <= @p1 ORDER BY [LastModified], [ItemNo]", d.first)
-	require.Equal(t, "SELECT TOP (@p4) "+cols+" FROM [dbo].[vInventory] "+
-		"WHERE ([LastModified] > @p1 OR ([LastModified] = @p1 AND [ItemNo] > @p2)) AND [LastModified] <= @p3 "+
-		"ORDER BY [LastModified], [ItemNo]", d.next)
-	require.Equal(t, "SELECT COUNT_BIG(*) FROM [dbo].[vInventory] WHERE [LastModified] <= @p1", d.countFirst)
-	require.Equal(t, "SELECT COUNT_BIG(*) FROM [dbo].[vInventory] "+
-		"WHERE ([LastModified] > @p1 OR ([LastModified] = @p1 AND [ItemNo] > @p2)) AND [LastModified] <= @p3", d.countNext)
+	d := mustSQLServer(t, []string{"dbo", "vInventory"}, erpColumns, erpTypes, Ticks, ClockLocal)
+	cols := "[ItemNo], CONVERT(varchar(64), [OnHand]), CONVERT(varchar(64), [Price], 2), " +
+		"COALESCE(CONVERT(varchar(64), TRY_CONVERT(decimal(38,12), [Cost])), CONVERT(nvarchar(100), [Cost])), [ItemGroup], [LastModified]"
+	from := " FROM [dbo].[vInventory] WHERE "
+	order := " ORDER BY [LastModified], [ItemNo]"
+	afterSKU := "([LastModified] > @p1 OR ([LastModified] = @p1 AND " +
+		"[ItemNo] > CONVERT(varchar(40), @p2 COLLATE SQL_Latin1_General_CP1_CI_AS))) AND [LastModified] <= @p3"
+	afterNull := "([LastModified] > @p1 OR ([LastModified] = @p1 AND [ItemNo] IS NOT NULL)) AND [LastModified] <= @p2"
+	for _, tt := range []struct{ name, got, want string }{
+		{"first page", d.first.page, "SELECT TOP (@p2) WITH TIES " + cols + from + "[LastModified] <= @p1" + order},
+		{"first count", d.first.count, "SELECT COUNT_BIG(*) FROM [dbo].[vInventory] WHERE [LastModified] <= @p1"},
+		{"next page", d.next.page, "SELECT TOP (@p4) WITH TIES " + cols + from + afterSKU + order},
+		{"next count", d.next.count, "SELECT COUNT_BIG(*) FROM [dbo].[vInventory] WHERE " + afterSKU},
+		{"next after NULL page", d.nextNull.page, "SELECT TOP (@p3) WITH TIES " + cols + from + afterNull + order},
+		{"next after NULL count", d.nextNull.count, "SELECT COUNT_BIG(*) FROM [dbo].[vInventory] WHERE " + afterNull},
+		{"future", d.future, "SELECT TOP (@p2) " + cols + from + "[LastModified] > @p1" + order},
+		{"clock", d.clock, "SELECT c, CONVERT(datetime2(7), c) FROM (SELECT SYSDATETIMEOFFSET() AS c) x"},
+	} {
+		require.Equal(t, tt.want, tt.got, tt.name)
+	}
 
-	noOptional := sqlServerDialect([]string{"vInventory"}, Columns{SKU: "a", Quantity: "b", Price: "c", LastModified: "d"}, Wall, ClockLocal)
-	require.Contains(t, noOptional.first, "CAST(NULL AS nvarchar(1)), CAST(NULL AS nvarchar(1)), [d] FROM [vInventory]")
+	noOptional := mustSQLServer(t, []string{"vInventory"}, Columns{SKU: "a", Quantity: "b", Price: "c", LastModified: "d"},
+		columnTypes{SKU: column{dataType: "nvarchar", maxLength: 20}, Quantity: column{dataType: "int"},
+			Price: column{dataType: "decimal"}, LastModified: column{dataType: "datetime2"}}, Wall, ClockLocal)
+	require.Contains(t, noOptional.first.page, "CAST(NULL AS varchar(1)), CAST(NULL AS nvarchar(1)), [d] FROM [vInventory]")
+	require.Contains(t, noOptional.next.page, "[a] > @p2)")
 
 	require.Equal(t, "[we]]ird]", quoteSQLServer("we]ird"))
+}
+
+// TestSQLServerSKUParameter pins, per SKU column type, what the cursor's SKU
+// is compared with and the Go type it is bound as. go-mssqldb sends a Go
+// string as nvarchar with all its characters; mssql.VarChar would send the
+// string's UTF-8 bytes with no collation, so it is never used.
+func TestSQLServerSKUParameter(t *testing.T) {
+	for _, tt := range []struct {
+		sku  column
+		want string
+	}{
+		{column{"nvarchar", 100, "SQL_Latin1_General_CP1_CI_AS"}, "[ItemNo] > @p2)"},
+		{column{"nchar", 12, "Latin1_General_CI_AS"}, "[ItemNo] > @p2)"},
+		{column{"varchar", 40, "SQL_Latin1_General_CP1_CI_AS"}, "[ItemNo] > CONVERT(varchar(40), @p2 COLLATE SQL_Latin1_General_CP1_CI_AS))"},
+		{column{"varchar", -1, "Latin1_General_100_CI_AS_SC_UTF8"}, "[ItemNo] > CONVERT(varchar(max), @p2 COLLATE Latin1_General_100_CI_AS_SC_UTF8))"},
+		{column{"char", 12, "Japanese_CI_AS"}, "[ItemNo] > CONVERT(char(12), @p2 COLLATE Japanese_CI_AS))"},
+		{column{"int", 0, ""}, "[ItemNo] > @p2)"},
+	} {
+		t.Run(tt.sku.dataType, func(t *testing.T) {
+			types := erpTypes
+			types.SKU = tt.sku
+			d := mustSQLServer(t, []string{"v"}, erpColumns, types, Wall, ClockLocal)
+			require.Contains(t, d.next.page, tt.want)
+			require.Contains(t, d.next.count, tt.want)
+			k, args := d.after(inventory.Cursor{LastModified: time.Unix(0, 0), SKU: "Ärmel-1"}, time.Unix(1, 0))
+			require.Equal(t, d.next, k)
+			require.Len(t, args, 3)
+			require.IsType(t, "", args[1], "bound as a plain string: nvarchar")
+			require.Equal(t, "Ärmel-1", args[1])
+		})
+	}
+	types := erpTypes
+	types.SKU = column{"varchar", 40, "Latin1_General_CI_AS; DROP TABLE x"}
+	_, err := sqlServerDialect([]string{"v"}, erpColumns, types, Wall, ClockLocal)
+	require.ErrorContains(t, err, "is not a plain name")
+}
+
+// TestSQLServerValues pins how each column type is read as text.
+func TestSQLServerValues(t *testing.T) {
+	generic := "COALESCE(CONVERT(varchar(64), TRY_CONVERT(decimal(38,12), [x])), CONVERT(nvarchar(100), [x]))"
+	for _, tt := range []struct{ typ, number, text string }{
+		{"int", "CONVERT(varchar(64), [x])", "CONVERT(nvarchar(max), [x])"},
+		{"bigint", "CONVERT(varchar(64), [x])", "CONVERT(nvarchar(max), [x])"},
+		{"decimal", "CONVERT(varchar(64), [x])", "CONVERT(nvarchar(max), [x])"},
+		{"numeric", "CONVERT(varchar(64), [x])", "CONVERT(nvarchar(max), [x])"},
+		{"money", "CONVERT(varchar(64), [x], 2)", "CONVERT(nvarchar(max), [x])"},
+		{"smallmoney", "CONVERT(varchar(64), [x], 2)", "CONVERT(nvarchar(max), [x])"},
+		{"float", generic, "CONVERT(nvarchar(max), [x])"},
+		{"real", generic, "CONVERT(nvarchar(max), [x])"},
+		{"sql_variant", generic, "CONVERT(nvarchar(max), [x])"},
+		{"varchar", "[x]", "[x]"},
+		{"nvarchar", "[x]", "[x]"},
+		{"char", "[x]", "[x]"},
+		{"nchar", "[x]", "[x]"},
+	} {
+		require.Equal(t, tt.number, sqlServerNumber("[x]", column{dataType: tt.typ}), tt.typ)
+		require.Equal(t, tt.text, sqlServerText("[x]", column{dataType: tt.typ}), tt.typ)
+	}
 }
 
 // TestSQLServerParameterTypes pins the type each time parameter is sent as,
 // per LastModified column type, and the clock each reads.
 func TestSQLServerParameterTypes(t *testing.T) {
 	at := time.Date(2026, 11, 1, 8, 0, 0, 3_000_000, time.UTC)
+	local := "SELECT c, CONVERT(datetime2(7), c) FROM (SELECT SYSDATETIMEOFFSET() AS c) x"
+	utc := "SELECT c, CONVERT(datetime2(7), SWITCHOFFSET(c, 0)) FROM (SELECT SYSDATETIMEOFFSET() AS c) x"
 	tests := []struct {
 		kind  TimeKind
 		clock string
 		want  any
 		sql   string
 	}{
-		{Ticks, ClockLocal, mssql.DateTime1(at), "SELECT SYSDATETIME()"},
-		{Ticks, ClockUTC, mssql.DateTime1(at), "SELECT SYSUTCDATETIME()"},
-		{Wall, ClockLocal, civil.DateTimeOf(at), "SELECT SYSDATETIME()"},
-		{Wall, ClockUTC, civil.DateTimeOf(at), "SELECT SYSUTCDATETIME()"},
-		{Instant, ClockLocal, at, "SELECT SYSDATETIMEOFFSET()"},
+		{Ticks, ClockLocal, mssql.DateTime1(at), local},
+		{Ticks, ClockUTC, mssql.DateTime1(at), utc},
+		{Wall, ClockLocal, civil.DateTimeOf(at), local},
+		{Wall, ClockUTC, civil.DateTimeOf(at), utc},
+		{Instant, ClockLocal, at, "SELECT c, c FROM (SELECT SYSDATETIMEOFFSET() AS c) x"},
+		{Instant, ClockUTC, at, "SELECT c, c FROM (SELECT SYSDATETIMEOFFSET() AS c) x"},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.kind, " ", tt.clock), func(t *testing.T) {
-			d := sqlServerDialect([]string{"v"}, erpColumns, tt.kind, tt.clock)
+			d := mustSQLServer(t, []string{"v"}, erpColumns, erpTypes, tt.kind, tt.clock)
 			got := d.timeArg(at)
 			require.IsType(t, tt.want, got)
 			require.Equal(t, tt.want, got)
@@ -59,26 +154,74 @@ func TestSQLServerParameterTypes(t *testing.T) {
 }
 
 func TestPostgresStatements(t *testing.T) {
-	d := postgresDialect([]string{"erp", "stock"}, erpColumns, Wall, ClockUTC)
-	require.Equal(t, `SELECT "ItemNo"::text, "OnHand", "Price"::text, "Cost"::text, "ItemGroup"::text, "LastModified" FROM "erp"."stock"`+
-		` WHERE ("LastModified", "ItemNo") > ($1, $2) AND "LastModified" <= $3 ORDER BY "LastModified", "ItemNo" LIMIT $4`, d.next)
-	require.Equal(t, "SELECT clock_timestamp() AT TIME ZONE 'UTC'", d.clock)
-	require.Equal(t, "SELECT clock_timestamp()::timestamp", postgresDialect([]string{"v"}, erpColumns, Wall, ClockLocal).clock)
-	require.Equal(t, "SELECT clock_timestamp()", postgresDialect([]string{"v"}, erpColumns, Instant, ClockLocal).clock)
+	d := postgresDialect([]string{"erp", "stock"}, erpColumns, columnTypes{Price: column{dataType: "money"}}, Wall, ClockUTC)
+	outer := `SELECT x.s::text, x.q::text, x.p::numeric::text, x.c::text, x.g::text, x.m FROM (`
+	inner := `SELECT e."ItemNo" AS s, e."OnHand" AS q, e."Price" AS p, e."Cost" AS c, e."ItemGroup" AS g, e."LastModified" AS m FROM "erp"."stock" AS e WHERE `
+	order := `) x ORDER BY x.m, x.s`
+	afterSKU := `(e."LastModified", e."ItemNo") > ($1, $2) AND e."LastModified" <= $3`
+	nulls := `e."LastModified" = $1 AND e."ItemNo" IS NULL AND e."LastModified" <= $3`
+	for _, tt := range []struct{ name, got, want string }{
+		{"first page", d.first.page, outer + inner + `e."LastModified" > '-infinity' AND e."LastModified" <= $1` + order + ` FETCH FIRST $2 ROWS WITH TIES`},
+		{"first count", d.first.count, `SELECT count(*) FROM "erp"."stock" AS e WHERE e."LastModified" > '-infinity' AND e."LastModified" <= $1`},
+		{"next page", d.next.page, outer + "(" + inner + afterSKU + ` ORDER BY e."LastModified", e."ItemNo" FETCH FIRST $4 ROWS WITH TIES) UNION ALL ` +
+			inner + nulls + order + ` FETCH FIRST $4 ROWS WITH TIES`},
+		{"next count", d.next.count, `SELECT count(*) FROM "erp"."stock" AS e WHERE (` + afterSKU + `) OR (` + nulls + `)`},
+		{"next after NULL page", d.nextNull.page, outer + inner + `e."LastModified" > $1 AND e."LastModified" <= $2` + order + ` FETCH FIRST $3 ROWS WITH TIES`},
+		{"next after NULL count", d.nextNull.count, `SELECT count(*) FROM "erp"."stock" AS e WHERE e."LastModified" > $1 AND e."LastModified" <= $2`},
+		{"future", d.future, outer + inner + `e."LastModified" > $1 AND e."LastModified" < 'infinity'` + order + ` LIMIT $2`},
+		{"clock utc", d.clock, "SELECT c, c AT TIME ZONE 'UTC' FROM (SELECT clock_timestamp() AS c) x"},
+		{"clock local", postgresDialect([]string{"v"}, erpColumns, columnTypes{}, Wall, ClockLocal).clock,
+			"SELECT c, c::timestamp FROM (SELECT clock_timestamp() AS c) x"},
+		{"clock instant", postgresDialect([]string{"v"}, erpColumns, columnTypes{}, Instant, ClockLocal).clock,
+			"SELECT c, c FROM (SELECT clock_timestamp() AS c) x"},
+	} {
+		require.Equal(t, tt.want, tt.got, tt.name)
+	}
+	noOptional := postgresDialect([]string{"v"}, Columns{SKU: "a", Quantity: "b", Price: "c", LastModified: "d"}, columnTypes{}, Instant, ClockLocal)
+	require.Contains(t, noOptional.future, `NULL::text AS c, NULL::text AS g`)
+}
+
+// TestCursorStatements: the cursor picks the statement and its arguments,
+// the same for a page and for the backlog count.
+func TestCursorStatements(t *testing.T) {
+	at, upTo := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC), time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	for _, d := range []dialect{
+		postgresDialect([]string{"v"}, erpColumns, columnTypes{}, Wall, ClockLocal),
+		mustSQLServer(t, []string{"v"}, erpColumns, erpTypes, Wall, ClockLocal),
+	} {
+		k, args := d.after(inventory.Cursor{}, upTo)
+		require.Equal(t, d.first, k)
+		require.Equal(t, []any{d.timeArg(upTo)}, args)
+		k, args = d.after(inventory.Cursor{LastModified: at, SKU: "A"}, upTo)
+		require.Equal(t, d.next, k)
+		require.Equal(t, []any{d.timeArg(at), "A", d.timeArg(upTo)}, args)
+		k, args = d.after(inventory.Cursor{LastModified: at, SKU: ""}, upTo)
+		require.Equal(t, d.next, k, "an empty SKU is not NULL")
+		require.Equal(t, []any{d.timeArg(at), "", d.timeArg(upTo)}, args)
+		k, args = d.after(inventory.Row{LastModified: at}.Cursor(), upTo)
+		require.Equal(t, d.nextNull, k)
+		require.Equal(t, []any{d.timeArg(at), d.timeArg(upTo)}, args)
+	}
 }
 
 // TestOnlySelects: every statement either dialect can send is a SELECT.
 func TestOnlySelects(t *testing.T) {
+	stmts := []string{columnsPostgres, columnsSQLServer}
 	for _, kind := range []TimeKind{Instant, Wall, Ticks} {
-		for _, d := range []dialect{
-			sqlServerDialect([]string{"v"}, erpColumns, kind, ClockLocal),
-			postgresDialect([]string{"v"}, erpColumns, kind, ClockLocal),
-		} {
-			for _, stmt := range []string{d.clock, d.first, d.next, d.countFirst, d.countNext} {
-				require.True(t, strings.HasPrefix(stmt, "SELECT "), stmt)
-				require.NotContains(t, stmt, ";")
+		for _, clock := range []string{ClockLocal, ClockUTC} {
+			for _, d := range []dialect{
+				mustSQLServer(t, []string{"v"}, erpColumns, erpTypes, kind, clock),
+				postgresDialect([]string{"v"}, erpColumns, erpTypes, kind, clock),
+			} {
+				stmts = append(stmts, d.clock, d.future, d.first.page, d.first.count, d.next.page, d.next.count,
+					d.nextNull.page, d.nextNull.count)
 			}
 		}
+	}
+	for _, stmt := range stmts {
+		require.True(t, strings.HasPrefix(stmt, "SELECT "), stmt)
+		require.NotContains(t, stmt, ";")
+		require.NotContains(t, stmt, "--")
 	}
 }
 
