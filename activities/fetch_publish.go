@@ -141,7 +141,7 @@ func (p *Poller) FetchAndPublish(ctx context.Context, in FetchInput) (FetchResul
 		}
 		p.Metrics.ERPQuery(ctx, "page", time.Since(start))
 		p.Metrics.Fetched(ctx, len(page))
-		full := len(page) == in.PageSize
+		full := len(page) >= in.PageSize // a page ends after the rows tied with its last
 		for i, r := range page {
 			if r.LastModified.After(upTo) {
 				page, res.Settling, full = page[:i], true, false
