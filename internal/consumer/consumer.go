@@ -1,7 +1,8 @@
 // Package consumer takes changes off the RabbitMQ changes queue in batches and
 // hands each batch to Temporal as an ApplyChanges workflow. A delivery is
-// acknowledged only once the workflow start is durable, so a crash at any
-// point leaves the change either in the queue or in Temporal.
+// acknowledged only once the workflow start is durable, or once the message is
+// kept as a dead letter, so a crash at any point leaves the change in the
+// queue, in Temporal or among the dead letters.
 package consumer
 
 import (
@@ -10,36 +11,67 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/invsync/invsync/internal/deadletter"
-	"github.com/invsync/invsync/internal/inventory"
 	"github.com/invsync/invsync/internal/queue"
 	"github.com/invsync/invsync/internal/telemetry"
 	"github.com/invsync/invsync/workflows"
 )
 
 // BatchStarter durably starts the workflow for a batch. Starting a batch that
-// was started before must succeed without running it again.
+// was started before must succeed without running it again, and return that
+// earlier workflow to wait on.
 type BatchStarter interface {
-	StartBatch(ctx context.Context, in workflows.ApplyInput) error
+	StartBatch(ctx context.Context, in workflows.ApplyInput) (Batch, error)
 }
+
+// Batch is the workflow of a started batch.
+type Batch interface {
+	// Wait returns nil once the workflow has closed, however it ended. An
+	// error means it could not tell (ctx ended, Temporal unreachable) and
+	// the workflow may still be open.
+	Wait(ctx context.Context) error
+}
+
+// Defaults of Config.
+const (
+	defaultConsumers = 5
+	defaultBatchSize = 500
+	// defaultBatchBytes keeps a batch's workflow input far below Temporal's
+	// payload limit (2 MB unless the server says otherwise).
+	defaultBatchBytes   = 512 << 10
+	defaultBatchWait    = 200 * time.Millisecond
+	defaultStartTimeout = 30 * time.Second
+)
 
 // Config sets up a Pool.
 type Config struct {
 	URL      string
 	Topology queue.Topology
-	// Consumers is the number of concurrent consumers (channels).
+	// Consumers is the number of concurrent consumers (connections).
 	Consumers int
 	// BatchSize is the most deliveries in one batch; it is also the prefetch.
 	BatchSize int
+	// BatchBytes is the most message body bytes in one batch, so that a
+	// batch's workflow input stays well within Temporal's payload limit. A
+	// delivery that would take a batch past it closes the batch first; a
+	// single delivery larger than this is a batch of its own (and, being
+	// larger than any change, a dead letter). Default 512 KiB.
+	BatchBytes int
 	// BatchWait is how long a partial batch waits for more deliveries.
 	BatchWait time.Duration
+	// MaxOpenBatches is the most batches whose ApplyChanges workflows the
+	// pool has started and that have not closed yet. At the limit the
+	// consumers take no more deliveries, so when the storefront is slow the
+	// backlog stays in the queue, where the poller sees it, instead of
+	// piling up in Temporal. Default 2 × Consumers.
+	MaxOpenBatches int
 	// StartTimeout bounds one attempt to start a batch's workflow.
 	StartTimeout time.Duration
 	Logger       *slog.Logger
@@ -47,7 +79,8 @@ type Config struct {
 	// change's poll and linked to the others'. Nil: no spans.
 	Tracer  trace.Tracer
 	Metrics *telemetry.Metrics
-	// DeadLetters keeps the messages that are not changes.
+	// DeadLetters keeps the messages that are not changes or that Temporal
+	// refuses. Required.
 	DeadLetters deadletter.Writer
 }
 
@@ -55,55 +88,93 @@ type Config struct {
 type Pool struct {
 	cfg     Config
 	starter BatchStarter
+	// open holds one token per started batch whose workflow has not
+	// closed; its capacity is MaxOpenBatches.
+	open chan struct{}
+	// waiters wait for open batches to close, each giving its token back.
+	waiters sync.WaitGroup
+
+	startRetries atomic.Int64
+	refused      atomic.Int64
 }
 
-// New returns a pool; Run starts it.
+// New returns a pool; Run starts it. It panics without a starter or a
+// dead-letter writer: the pool could not hand on a single message.
 func New(cfg Config, starter BatchStarter) *Pool {
+	if starter == nil || cfg.DeadLetters == nil {
+		panic("consumer: New needs a BatchStarter and Config.DeadLetters")
+	}
 	if cfg.Consumers <= 0 {
-		cfg.Consumers = 5
+		cfg.Consumers = defaultConsumers
 	}
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 500
+		cfg.BatchSize = defaultBatchSize
+	}
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = defaultBatchBytes
+	}
+	if cfg.BatchWait <= 0 {
+		cfg.BatchWait = defaultBatchWait
+	}
+	if cfg.MaxOpenBatches <= 0 {
+		cfg.MaxOpenBatches = 2 * cfg.Consumers
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = defaultStartTimeout
 	}
 	if cfg.Tracer == nil {
 		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
-	if cfg.BatchWait <= 0 {
-		cfg.BatchWait = 200 * time.Millisecond
-	}
-	if cfg.StartTimeout <= 0 {
-		cfg.StartTimeout = 30 * time.Second
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Pool{cfg: cfg, starter: starter}
+	return &Pool{cfg: cfg, starter: starter, open: make(chan struct{}, cfg.MaxOpenBatches)}
+}
+
+// Stats is what the pool is doing and has done.
+type Stats struct {
+	// OpenBatches counts batches started, or being started, whose
+	// workflows have not closed.
+	OpenBatches int
+	// StartRetries counts start attempts repeated after a transient
+	// failure.
+	StartRetries int64
+	// Refused counts starts Temporal refused; each led to a split or, for a
+	// single change, a dead letter.
+	Refused int64
+}
+
+// Stats returns the pool's figures now.
+func (p *Pool) Stats() Stats {
+	return Stats{OpenBatches: len(p.open), StartRetries: p.startRetries.Load(), Refused: p.refused.Load()}
 }
 
 // Run consumes until ctx is done, reconnecting after broker failures. On
-// return every consumer has stopped; deliveries not yet handed to Temporal go
-// back to the queue when their channel closes.
+// return every goroutine it started has ended; deliveries not yet handed to
+// Temporal go back to the queue when their channel closes. Run it once.
 func (p *Pool) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for i := range p.cfg.Consumers {
 		wg.Go(func() { p.runConsumer(ctx, i) })
 	}
 	wg.Wait()
+	// No consumer starts a waiter any more; those left end with ctx.
+	p.waiters.Wait()
 }
 
 func (p *Pool) runConsumer(ctx context.Context, id int) {
 	log := p.cfg.Logger.With("consumer", id)
-	backoff := time.Second
+	b := newReconnectBackoff()
 	for ctx.Err() == nil {
-		err := p.consume(ctx, id)
+		up, err := p.consume(ctx, id)
 		if ctx.Err() != nil {
 			return
 		}
-		log.Warn("consumer disconnected, reconnecting", "error", err, "in", backoff)
-		if !sleep(ctx, backoff) {
+		delay := b.next(up)
+		log.Warn("consumer disconnected, reconnecting", "error", err, "was_up", up, "in", delay)
+		if !sleep(ctx, delay) {
 			return
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
 }
 
@@ -120,137 +191,85 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 var errClosed = errors.New("delivery channel closed")
 
-func (p *Pool) consume(ctx context.Context, id int) error {
+// consume runs one connection until it fails or ctx is done, and says how
+// long it was consuming.
+func (p *Pool) consume(ctx context.Context, id int) (time.Duration, error) {
 	conn, err := queue.Dial(p.cfg.URL, fmt.Sprintf("%s-consumer-%d", p.cfg.Topology.Prefix, id))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer conn.Close()
 	ch, err := conn.Channel()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer ch.Close()
 	if err := p.cfg.Topology.Declare(ch); err != nil {
-		return err
+		return 0, err
 	}
 	if err := ch.Qos(p.cfg.BatchSize, 0, false); err != nil {
-		return err
+		return 0, err
 	}
 	// Plain Consume: ConsumeWithContext cancels from a goroutine of its own,
 	// which races with the Close below and can hang it.
 	deliveries, err := ch.Consume(p.cfg.Topology.ChangesQueue(), fmt.Sprintf("invsync-%d", id), false, false, false, false, nil)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	p.cfg.Logger.Info("consumer connected", "consumer", id, "queue", p.cfg.Topology.ChangesQueue())
+	since := time.Now()
+	err = p.gather(ctx, deliveries)
+	return time.Since(since), err
+}
+
+// gather batches deliveries by count, bytes and time and hands each batch
+// on. It returns nil once ctx is done; deliveries not acked by then go back
+// to the queue when the channel closes.
+func (p *Pool) gather(ctx context.Context, deliveries <-chan amqp.Delivery) error {
 	var batch []amqp.Delivery
-	// Deliveries not acked when this returns go back to the queue.
+	size := 0
 	defer func() { p.cfg.Metrics.InFlight(context.WithoutCancel(ctx), -len(batch)) }()
 	wait := time.NewTimer(p.cfg.BatchWait)
 	wait.Stop()
 	defer wait.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil // closing the channel hands unacked deliveries back
-		case d, ok := <-deliveries:
-			if !ok {
-				return errClosed
-			}
-			batch = append(batch, d)
-			p.cfg.Metrics.InFlight(ctx, 1)
-			if len(batch) == 1 {
-				wait.Reset(p.cfg.BatchWait)
-			}
-			if len(batch) < p.cfg.BatchSize {
-				continue
-			}
-		case <-wait.C:
-		}
-		if len(batch) == 0 {
-			continue
-		}
+	flush := func() error {
 		wait.Stop()
 		if err := p.hand(ctx, batch); err != nil {
 			return err
 		}
 		p.cfg.Metrics.InFlight(ctx, -len(batch))
-		batch = batch[:0]
+		batch, size = batch[:0], 0
+		return nil
 	}
-}
-
-// hand starts the batch's workflow, retrying until it is durable, then acks
-// the whole batch at once.
-func (p *Pool) hand(ctx context.Context, batch []amqp.Delivery) error {
-	in, letters := Decode(batch)
-	ctx, span := p.startSpan(ctx, batch)
-	defer span.End()
-	span.SetAttributes(attribute.String("invsync.batch_id", in.BatchID), attribute.Int("invsync.batch_size", len(batch)))
-	backoff := 500 * time.Millisecond
-	for len(letters) > 0 {
-		err := p.cfg.DeadLetters.PutDeadLetters(ctx, letters)
-		if err == nil {
-			break
-		}
-		p.cfg.Logger.Warn("cannot keep dead letters, retrying", "batch", in.BatchID, "error", err, "in", backoff)
-		if !sleep(ctx, backoff) {
-			return ctx.Err()
-		}
-		backoff = min(backoff*2, 30*time.Second)
-	}
-	for len(in.Changes) > 0 {
-		// An attempt under way when shutdown begins is let finish, so its
-		// batch is acked rather than redelivered.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StartTimeout)
-		err := p.starter.StartBatch(sctx, in)
-		cancel()
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		p.cfg.Logger.Warn("cannot start batch workflow, retrying", "batch", in.BatchID, "error", err, "in", backoff)
-		if !sleep(ctx, backoff) {
-			return ctx.Err()
-		}
-		backoff = min(backoff*2, 30*time.Second)
-	}
-	return batch[len(batch)-1].Ack(true)
-}
-
-// startSpan starts the batch's span as a child of its first delivery's trace,
-// linked to the traces of the others.
-func (p *Pool) startSpan(ctx context.Context, batch []amqp.Delivery) (context.Context, trace.Span) {
-	parent := queue.Extract(ctx, batch[0].Headers)
-	seen := map[trace.TraceID]bool{trace.SpanContextFromContext(parent).TraceID(): true}
-	var links []trace.Link
-	for _, d := range batch[1:] {
-		sc := trace.SpanContextFromContext(queue.Extract(ctx, d.Headers))
-		if sc.IsValid() && !seen[sc.TraceID()] {
-			seen[sc.TraceID()] = true
-			links = append(links, trace.Link{SpanContext: sc})
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wait.C:
+			if len(batch) > 0 {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		case d, ok := <-deliveries:
+			if !ok {
+				return errClosed
+			}
+			if len(batch) > 0 && size+len(d.Body) > p.cfg.BatchBytes {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			batch, size = append(batch, d), size+len(d.Body)
+			p.cfg.Metrics.InFlight(ctx, 1)
+			if len(batch) == 1 {
+				wait.Reset(p.cfg.BatchWait)
+			}
+			if len(batch) >= p.cfg.BatchSize || size >= p.cfg.BatchBytes {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
 		}
 	}
-	return p.cfg.Tracer.Start(parent, "ConsumeBatch", trace.WithSpanKind(trace.SpanKindConsumer), trace.WithLinks(links...))
-}
-
-// Decode turns deliveries into a batch and dead letters for the bodies that
-// are not changes.
-func Decode(batch []amqp.Delivery) (workflows.ApplyInput, []deadletter.Letter) {
-	bodies := make([][]byte, len(batch))
-	var in workflows.ApplyInput
-	var letters []deadletter.Letter
-	for i, d := range batch {
-		bodies[i] = d.Body
-		c, err := inventory.DecodeChange(d.Body)
-		if err != nil {
-			letters = append(letters, deadletter.ForMessage(d.Body,
-				inventory.Rejection{Code: inventory.ReasonUndecodable, Message: err.Error()}, deadletter.StageConsumer))
-			continue
-		}
-		in.Changes = append(in.Changes, c)
-	}
-	in.BatchID = workflows.ApplyWorkflowID(bodies)
-	return in, letters
 }

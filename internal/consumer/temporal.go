@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/invsync/invsync/workflows"
 )
@@ -19,17 +20,39 @@ type TemporalStarter struct {
 
 // StartBatch starts the batch's workflow under its deterministic ID. A batch
 // whose workflow is running or has already run is not started again: the
-// server rejects the duplicate ID, and that counts as success.
-func (s TemporalStarter) StartBatch(ctx context.Context, in workflows.ApplyInput) error {
-	_, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+// server finds the existing workflow (or rejects the duplicate ID), and that
+// workflow is the one to wait on.
+func (s TemporalStarter) StartBatch(ctx context.Context, in workflows.ApplyInput) (Batch, error) {
+	run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       in.BatchID,
 		TaskQueue:                s.TaskQueue,
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 	}, workflows.ApplyChanges, in)
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
-		return nil
+	if started, ok := errors.AsType[*serviceerror.WorkflowExecutionAlreadyStarted](err); ok {
+		return temporalBatch{client: s.Client, id: in.BatchID, runID: started.RunId}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return temporalBatch{client: s.Client, id: run.GetID(), runID: run.GetRunID()}, nil
+}
+
+// temporalBatch is one ApplyChanges workflow.
+type temporalBatch struct {
+	client    client.Client
+	id, runID string
+}
+
+// Wait long-polls the workflow's history for its close. A run that
+// continues (a retry, continue-as-new) is followed to the last one.
+func (b temporalBatch) Wait(ctx context.Context) error {
+	err := b.client.GetWorkflow(ctx, b.id, b.runID).Get(ctx, nil)
+	switch {
+	case is[*temporal.WorkflowExecutionError](err):
+		return nil // closed without completing: failed, terminated, timed out or canceled
+	case is[*serviceerror.NotFound](err):
+		return nil // closed so long ago that its history is gone
 	}
 	return err
 }

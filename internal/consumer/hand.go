@@ -1,0 +1,296 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/invsync/invsync/internal/deadletter"
+	"github.com/invsync/invsync/internal/inventory"
+	"github.com/invsync/invsync/internal/queue"
+	"github.com/invsync/invsync/workflows"
+)
+
+// Retry pauses. Starts and letter writes wait for a dependency that is
+// expected back soon; waits for a workflow to close ask a server that may be
+// busy, so they back off further.
+const (
+	startRetryMin  = 200 * time.Millisecond
+	startRetryMax  = 10 * time.Second
+	letterRetryMin = 500 * time.Millisecond
+	letterRetryMax = 10 * time.Second
+	waitRetryMin   = time.Second
+	waitRetryMax   = 30 * time.Second
+)
+
+// message is a delivery that decoded to a change.
+type message struct {
+	body   []byte
+	change inventory.Change
+}
+
+// decode sorts deliveries into changes and dead letters: a body larger than
+// any change is oversized, one that is not a change is undecodable.
+func decode(batch []amqp.Delivery) ([]message, []deadletter.Letter) {
+	var msgs []message
+	var letters []deadletter.Letter
+	for _, d := range batch {
+		if len(d.Body) > inventory.MaxMessageBytes {
+			letters = append(letters, deadletter.ForMessage(d.Body, inventory.Rejection{
+				Code:    inventory.ReasonOversized,
+				Message: fmt.Sprintf("message is %d bytes, the limit for a change is %d", len(d.Body), inventory.MaxMessageBytes),
+			}, deadletter.StageConsumer))
+			continue
+		}
+		c, err := inventory.DecodeChange(d.Body)
+		if err != nil {
+			letters = append(letters, deadletter.ForMessage(d.Body,
+				inventory.Rejection{Code: inventory.ReasonUndecodable, Message: err.Error()}, deadletter.StageConsumer))
+			continue
+		}
+		msgs = append(msgs, message{body: d.Body, change: c})
+	}
+	return msgs, letters
+}
+
+// input is the workflow input of msgs, its ID derived from their bodies.
+func input(msgs []message) workflows.ApplyInput {
+	bodies := make([][]byte, len(msgs))
+	changes := make([]inventory.Change, len(msgs))
+	for i, m := range msgs {
+		bodies[i], changes[i] = m.body, m.change
+	}
+	return workflows.ApplyInput{BatchID: workflows.ApplyWorkflowID(bodies), Changes: changes}
+}
+
+// hand keeps the batch's bad messages as dead letters, starts the workflow of
+// its changes, and then acks the whole batch at once.
+func (p *Pool) hand(ctx context.Context, batch []amqp.Delivery) error {
+	msgs, letters := decode(batch)
+	ctx, span := p.startSpan(ctx, batch)
+	defer span.End()
+	span.SetAttributes(attribute.Int("invsync.batch_size", len(batch)), attribute.Int("invsync.dead_letters", len(letters)))
+	if err := p.keep(ctx, letters); err != nil {
+		return err
+	}
+	rejected, err := p.start(ctx, msgs)
+	if err != nil {
+		return err
+	}
+	if err := p.keep(ctx, rejected); err != nil {
+		return err
+	}
+	return batch[len(batch)-1].Ack(true)
+}
+
+// start starts msgs as one workflow. When Temporal refuses that input, it
+// starts each half on its own instead, down to single changes: a single
+// change Temporal refuses is returned as a dead letter, so one bad change
+// can neither block the queue nor take good ones with it.
+func (p *Pool) start(ctx context.Context, msgs []message) ([]deadletter.Letter, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	in := input(msgs)
+	err := p.startOne(ctx, in)
+	if err == nil || classify(err) != refused {
+		return nil, err
+	}
+	p.refused.Add(1)
+	trace.SpanFromContext(ctx).AddEvent("refused", trace.WithAttributes(
+		attribute.String("invsync.batch_id", in.BatchID), attribute.Int("invsync.changes", len(msgs))))
+	if len(msgs) == 1 {
+		l := deadletter.ForMessage(msgs[0].body, inventory.Rejection{Code: inventory.ReasonTemporalRefused, Message: err.Error()}, deadletter.StageConsumer)
+		l.BatchID = in.BatchID
+		if inventory.CheckSKU(msgs[0].change.SKU) == nil {
+			l.SKU = msgs[0].change.SKU
+		}
+		return []deadletter.Letter{l}, nil
+	}
+	p.cfg.Logger.Warn("Temporal refuses a batch; starting its halves apart", "batch", in.BatchID, "changes", len(msgs), "error", err)
+	half := len(msgs) / 2
+	first, err := p.start(ctx, msgs[:half])
+	if err != nil {
+		return nil, err
+	}
+	second, err := p.start(ctx, msgs[half:])
+	if err != nil {
+		return nil, err
+	}
+	return append(first, second...), nil
+}
+
+// startOne waits until fewer than MaxOpenBatches batches are open, then
+// starts in, retrying transient failures until it succeeds or ctx ends. It
+// returns Temporal's error when Temporal refuses in, ctx's when ctx ends
+// first.
+func (p *Pool) startOne(ctx context.Context, in workflows.ApplyInput) error {
+	select {
+	case p.open <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	delay := startRetryMin
+	for attempt := 1; ; attempt++ {
+		// An attempt under way when shutdown begins is let finish, so its
+		// batch is acked rather than redelivered.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StartTimeout)
+		b, err := p.starter.StartBatch(sctx, in)
+		cancel()
+		if err == nil {
+			trace.SpanFromContext(ctx).AddEvent("started", trace.WithAttributes(
+				attribute.String("invsync.batch_id", in.BatchID), attribute.Int("invsync.changes", len(in.Changes))))
+			p.waiters.Go(func() { p.awaitClose(ctx, in.BatchID, b) })
+			return nil
+		}
+		kind := classify(err)
+		if ctx.Err() != nil || kind == refused {
+			<-p.open
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		p.startRetries.Add(1)
+		log := p.cfg.Logger.Warn
+		if kind == misconfigured {
+			log = p.cfg.Logger.Error
+		}
+		log("cannot start batch workflow, retrying", "batch", in.BatchID, "attempt", attempt, "error", err,
+			"failure", kind.String(), "in", delay)
+		if !sleep(ctx, delay) {
+			<-p.open
+			return ctx.Err()
+		}
+		delay = min(delay*2, startRetryMax)
+	}
+}
+
+// awaitClose gives the batch's token back once its workflow has closed, or
+// once ctx ends.
+func (p *Pool) awaitClose(ctx context.Context, batchID string, b Batch) {
+	defer func() { <-p.open }()
+	delay := waitRetryMin
+	for {
+		err := b.Wait(ctx)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		p.cfg.Logger.Warn("cannot tell whether batch workflow closed, asking again", "batch", batchID, "error", err, "in", delay)
+		if !sleep(ctx, delay) {
+			return
+		}
+		delay = min(delay*2, waitRetryMax)
+	}
+}
+
+// keep writes letters, retrying until they are durable or ctx ends, so a
+// message is acked only once its letter is kept.
+func (p *Pool) keep(ctx context.Context, letters []deadletter.Letter) error {
+	if len(letters) == 0 {
+		return nil
+	}
+	delay := letterRetryMin
+	for {
+		err := p.cfg.DeadLetters.PutDeadLetters(ctx, letters)
+		if err == nil {
+			break
+		}
+		p.cfg.Logger.Warn("cannot keep dead letters, retrying", "letters", len(letters), "error", err, "in", delay)
+		if !sleep(ctx, delay) {
+			return ctx.Err()
+		}
+		delay = min(delay*2, letterRetryMax)
+	}
+	for _, l := range letters {
+		p.cfg.Metrics.Rejected(ctx, l.Reason.Code)
+		p.cfg.Logger.Warn("message kept as a dead letter", "letter", l.ID, "reason", l.Reason.Code,
+			"message", l.Reason.Message, "bytes", l.PayloadSize, "batch", l.BatchID)
+	}
+	return nil
+}
+
+// failure is what a failed start means for the batch.
+type failure int
+
+const (
+	// transient: Temporal or the network is unwell, and the same start will
+	// succeed later. Also what any unknown error is taken for.
+	transient failure = iota
+	// refused: Temporal refuses this input, and no retry of it can succeed.
+	refused
+	// misconfigured: Temporal refuses this worker, whatever the input
+	// (namespace, permissions, versions). Splitting would dead-letter every
+	// change, so the start is retried, loudly, until an operator fixes it;
+	// the changes wait in the queue.
+	misconfigured
+)
+
+func (f failure) String() string {
+	switch f {
+	case refused:
+		return "refused"
+	case misconfigured:
+		return "misconfigured"
+	}
+	return "transient"
+}
+
+// classify sorts a StartBatch error. Unavailable, DeadlineExceeded,
+// ResourceExhausted, Aborted, Internal, connection errors and timeouts are
+// transient; InvalidArgument (an input over Temporal's payload limit, an ID or
+// input it rejects) and a request too large for gRPC are the input refused.
+func classify(err error) failure {
+	switch {
+	case is[*serviceerror.InvalidArgument](err), tooLarge(err):
+		return refused
+	case is[*serviceerror.PermissionDenied](err), is[*serviceerror.NamespaceNotFound](err),
+		is[*serviceerror.NamespaceNotActive](err), is[*serviceerror.NamespaceInvalidState](err),
+		is[*serviceerror.Unimplemented](err), is[*serviceerror.ClientVersionNotSupported](err),
+		is[*serviceerror.ServerVersionNotSupported](err):
+		return misconfigured
+	}
+	return transient
+}
+
+// tooLarge reports a request gRPC refused for its size: above the frontend's
+// message limit (4 MB) the request never reaches Temporal's own payload check.
+// The SDK hands that error over as a bare gRPC status, not a service error;
+// converted, it is ResourceExhausted with no cause, which Temporal's own
+// throttling always gives.
+func tooLarge(err error) bool {
+	if err == nil || is[serviceerror.ServiceError](err) {
+		return false
+	}
+	re, ok := serviceerror.FromStatus(serviceerror.ToStatus(err)).(*serviceerror.ResourceExhausted)
+	return ok && re.Cause == enums.RESOURCE_EXHAUSTED_CAUSE_UNSPECIFIED
+}
+
+// is reports whether err's tree holds an error of type E.
+func is[E error](err error) bool {
+	_, ok := errors.AsType[E](err)
+	return ok
+}
+
+// startSpan starts the batch's span as a child of its first delivery's trace,
+// linked to the traces of the others.
+func (p *Pool) startSpan(ctx context.Context, batch []amqp.Delivery) (context.Context, trace.Span) {
+	parent := queue.Extract(ctx, batch[0].Headers)
+	seen := map[trace.TraceID]bool{trace.SpanContextFromContext(parent).TraceID(): true}
+	var links []trace.Link
+	for _, d := range batch[1:] {
+		sc := trace.SpanContextFromContext(queue.Extract(ctx, d.Headers))
+		if sc.IsValid() && !seen[sc.TraceID()] {
+			seen[sc.TraceID()] = true
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	return p.cfg.Tracer.Start(parent, "ConsumeBatch", trace.WithSpanKind(trace.SpanKindConsumer), trace.WithLinks(links...))
+}
