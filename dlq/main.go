@@ -1,12 +1,16 @@
-// Command dlq inspects and works the dead-letter queue: list and show dead
-// letters, replay them through validation and pricing, or purge them. Each
-// operation runs as a Temporal workflow on the apply task queue, so it shows
-// in the Web UI; the command prints the equivalent temporal CLI call.
+// Command dlq works the dead letters the pipeline keeps in the storefront's
+// PostgreSQL: list and show them, replay them through validation and
+// pricing, or purge them. Each operation runs as a Temporal workflow on the
+// apply task queue, so it shows in the Web UI; the command prints the
+// equivalent temporal CLI call.
 //
-//	dlq [config flags] list [-limit N]
-//	dlq [config flags] show ID...
-//	dlq [config flags] replay (-all | ID...)
-//	dlq [config flags] purge (-all | ID...) [-yes]
+//	dlq list [-limit N] [-reason CODE] [ID...]
+//	dlq show ID...
+//	dlq replay (-all [-reason CODE] | ID...)
+//	dlq purge (-all [-reason CODE] | ID...) [-yes]
+//
+// Flags, the configuration's and the command's, may come anywhere: before the
+// command, between IDs or after them.
 package main
 
 import (
@@ -17,118 +21,229 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"go.temporal.io/sdk/client"
 
 	"github.com/invsync/invsync/activities"
 	"github.com/invsync/invsync/internal/config"
-	"github.com/invsync/invsync/internal/queue"
+	"github.com/invsync/invsync/internal/storefront"
 	"github.com/invsync/invsync/workflows"
 )
 
-const usage = `usage: dlq [config flags] command
-  list [-limit N]           show the first N dead letters (default 50)
-  show ID...                show dead letters in full, payload included
-  replay (-all | ID...)     run them through validation and pricing again
-  purge (-all | ID...) [-yes]  remove them for good (asks first unless -yes)
-each command also takes -wait D: how long to wait for the worker (default 1m)`
+const usage = `usage: dlq [flags] command [flags] [ID...]
+  list [-limit N] [-reason CODE] [ID...]  the most recent N dead letters (default 50, at most 1000)
+  show ID...                             dead letters in full, payload included (at most 100)
+  replay (-all [-reason CODE] | ID...)   run them through validation and pricing again
+  purge (-all [-reason CODE] | ID...)    remove them for good (asks first unless -yes)
+every command takes -wait D: how long to wait for the worker (default 1m)
+flags may come anywhere; "dlq -h" lists them all, the configuration's too`
 
 func main() {
-	cfg, rest, err := config.Load("dlq", os.Args[1:], os.Getenv)
-	if err == nil && len(rest) == 0 {
-		err = errors.New(usage)
+	inv, err := parse(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, usage)
+		inv.flags.SetOutput(os.Stderr)
+		inv.flags.PrintDefaults()
+		return
+	}
+	var cfg config.Config
+	if err == nil {
+		cfg, _, err = config.Load("dlq", inv.config, os.Getenv)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "dlq:", err)
+		fmt.Fprintf(os.Stderr, "dlq: %v\n%s\n", err, usage)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, cfg, rest, os.Stdin, os.Stdout); err != nil {
+	if err := run(ctx, cfg, inv, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "dlq:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, cfg config.Config, args []string, stdin io.Reader, out io.Writer) error {
-	cmd := args[0]
-	fs := flag.NewFlagSet("dlq "+cmd, flag.ContinueOnError)
-	limit := fs.Int("limit", 50, "most letters to list")
-	wait := fs.Duration("wait", time.Minute, "how long to wait for the worker to answer")
-	all := fs.Bool("all", false, "every letter (up to 10,000 at a time)")
-	yes := fs.Bool("yes", false, "purge without asking")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
+// invocation is a command line, parsed.
+type invocation struct {
+	cmd    string
+	ids    []string
+	limit  int
+	reason string
+	all    bool
+	yes    bool
+	wait   time.Duration
+	// config holds the configuration flags, for config.Load.
+	config []string
+	flags  *flag.FlagSet
+}
+
+// commandFlags are the flags each command takes.
+var commandFlags = map[string][]string{
+	"list":   {"limit", "reason", "wait"},
+	"show":   {"wait"},
+	"replay": {"all", "reason", "wait"},
+	"purge":  {"all", "reason", "yes", "wait"},
+}
+
+// configFlag passes a configuration flag on to config.Load, so that one flag
+// set parses the whole command line in any order.
+type configFlag struct {
+	name string
+	args *[]string
+}
+
+func (f configFlag) String() string { return "" }
+
+func (f configFlag) Set(v string) error {
+	*f.args = append(*f.args, "-"+f.name+"="+v)
+	return nil
+}
+
+// parse reads a command line. It checks what it can without the worker, so
+// that a mistyped command fails before anything runs.
+func parse(args []string) (invocation, error) {
+	inv := invocation{flags: flag.NewFlagSet("dlq", flag.ContinueOnError)}
+	fs := inv.flags
+	fs.SetOutput(io.Discard) // errors are returned, usage printed by main
+	fs.IntVar(&inv.limit, "limit", activities.DefaultListLimit, fmt.Sprintf("list: most letters to list (1 to %d)", activities.MaxListLimit))
+	fs.StringVar(&inv.reason, "reason", "", "list, replay, purge: only letters with this reason code")
+	fs.BoolVar(&inv.all, "all", false, "replay, purge: every letter (narrowed by -reason)")
+	fs.BoolVar(&inv.yes, "yes", false, "purge: without asking")
+	fs.DurationVar(&inv.wait, "wait", time.Minute, "how long to wait for the worker to answer")
+	for _, o := range config.Reference() {
+		fs.Var(configFlag{name: o.Flag, args: &inv.config}, o.Flag, o.Usage+" ($"+o.Env+")")
 	}
-	ids := fs.Args()
+	pos, err := parseAnywhere(fs, args)
+	if err != nil {
+		return inv, err
+	}
+	if len(pos) == 0 {
+		return inv, errors.New("name a command")
+	}
+	inv.cmd = pos[0]
+	if len(pos) > 1 {
+		inv.ids = pos[1:]
+	}
+	allowed, ok := commandFlags[inv.cmd]
+	if !ok {
+		return inv, fmt.Errorf("unknown command %s", quote(inv.cmd))
+	}
+	var misplaced []string
+	fs.Visit(func(f *flag.Flag) {
+		if _, isConfig := f.Value.(configFlag); !isConfig && !slices.Contains(allowed, f.Name) {
+			misplaced = append(misplaced, "-"+f.Name)
+		}
+	})
+	if len(misplaced) > 0 {
+		return inv, fmt.Errorf("%s does not take %s", inv.cmd, strings.Join(misplaced, ", "))
+	}
+	switch inv.cmd {
+	case "list":
+		err = inv.listInput().Validate()
+	case "show":
+		err = inv.showInput().Validate()
+	case "replay", "purge":
+		err = inv.selection().Validate()
+	}
+	return inv, err
+}
+
+// parseAnywhere parses flags before, between and after positional arguments:
+// the flag package stops at the first positional, so parsing resumes after
+// each one. After "--" every argument is positional.
+func parseAnywhere(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+}
+
+func (inv invocation) listInput() activities.ListDeadLettersInput {
+	return activities.ListDeadLettersInput{IDs: inv.ids, Reason: inv.reason, Limit: inv.limit}
+}
+
+func (inv invocation) showInput() activities.ShowDeadLettersInput {
+	return activities.ShowDeadLettersInput{IDs: inv.ids}
+}
+
+func (inv invocation) selection() activities.SelectDeadLetters {
+	return activities.SelectDeadLetters{IDs: inv.ids, All: inv.all, Reason: inv.reason}
+}
+
+func run(ctx context.Context, cfg config.Config, inv invocation, stdin io.Reader, out io.Writer) error {
+	if inv.cmd == "purge" && !inv.yes {
+		what := "every dead letter"
+		if !inv.all {
+			what = strings.Join(quoteAll(inv.ids), ", ")
+		}
+		if inv.reason != "" {
+			what += " with reason " + quote(inv.reason)
+		}
+		fmt.Fprintf(out, "purge %s for good? type yes: ", what)
+		answer, _ := bufio.NewReader(stdin).ReadString('\n')
+		if strings.TrimSpace(answer) != "yes" {
+			return errors.New("purge: not confirmed, nothing removed")
+		}
+	}
 
 	tc, err := cfg.DialCommand(ctx)
 	if err != nil {
 		return err
 	}
 	defer tc.Close()
-	op := operation{tc: tc, cfg: cfg, out: out, wait: *wait}
-	sel := activities.SelectDeadLetters{IDs: ids, All: *all}
+	op := operation{tc: tc, cfg: cfg, out: out, wait: inv.wait}
 
-	switch cmd {
+	switch inv.cmd {
 	case "list":
-		var letters []queue.Letter
-		if err := op.execute(ctx, "ListDeadLetters", workflows.ListDeadLetters, activities.ListDeadLettersInput{Limit: *limit}, &letters); err != nil {
+		var res activities.ListDeadLettersResult
+		if err := op.execute(ctx, "ListDeadLetters", workflows.ListDeadLetters, inv.listInput(), &res); err != nil {
 			return err
 		}
-		printTable(out, letters)
+		printList(out, res)
 	case "show":
-		if len(ids) == 0 {
-			return errors.New("show: name the letters by ID")
-		}
-		var letters []queue.Letter
-		if err := op.execute(ctx, "ListDeadLetters", workflows.ListDeadLetters, activities.ListDeadLettersInput{IDs: ids}, &letters); err != nil {
+		var res activities.ShowDeadLettersResult
+		if err := op.execute(ctx, "ShowDeadLetters", workflows.ShowDeadLetters, inv.showInput(), &res); err != nil {
 			return err
 		}
-		if len(letters) == 0 {
-			return fmt.Errorf("no dead letter with ID %s", strings.Join(ids, ", "))
+		printLetters(out, res.Letters)
+		if len(res.NotFound) > 0 {
+			return fmt.Errorf("no dead letter with ID %s", strings.Join(quoteAll(res.NotFound), ", "))
 		}
-		return printJSON(out, letters)
 	case "replay":
-		if err := sel.Validate(); err != nil {
-			return err
-		}
 		var res activities.ReplayResult
-		if err := op.execute(ctx, "ReplayDeadLetters", workflows.ReplayDeadLetters, sel, &res); err != nil {
+		if err := op.execute(ctx, "ReplayDeadLetters", workflows.ReplayDeadLetters, inv.selection(), &res); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "replayed %d: %d applied, %d already superseded, %d rejected again (rules %s)\n",
-			res.Taken, res.Applied, res.Stale, len(res.Rejected), res.RulesVersion)
-		printTable(out, res.Rejected)
+		printReplay(out, res)
 	case "purge":
-		if err := sel.Validate(); err != nil {
-			return err
-		}
-		if !*yes {
-			what := strings.Join(ids, ", ")
-			if *all {
-				what = "every dead letter"
-			}
-			fmt.Fprintf(out, "purge %s for good? type yes: ", what)
-			answer, _ := bufio.NewReader(stdin).ReadString('\n')
-			if strings.TrimSpace(answer) != "yes" {
-				return errors.New("purge: not confirmed, nothing removed")
-			}
-		}
 		var res activities.PurgeDeadLettersResult
-		in := workflows.PurgeInput{SelectDeadLetters: sel, Confirm: true}
+		in := workflows.PurgeInput{SelectDeadLetters: inv.selection(), Confirm: true}
 		if err := op.execute(ctx, "PurgeDeadLetters", workflows.PurgeDeadLetters, in, &res); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "purged %d\n", len(res.Purged))
-		printTable(out, res.Purged)
-	default:
-		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+		fmt.Fprintf(out, "purged %d\n", res.Purged)
+		printIDs(out, "purged", res.Purged, res.PurgedIDs)
+		printIDs(out, "not found", len(res.NotFound), res.NotFound)
 	}
 	return nil
 }
@@ -148,13 +263,13 @@ func (o operation) execute(ctx context.Context, name string, wf, in, result any)
 		return err
 	}
 	id := fmt.Sprintf("invsync-dlq-%s-%d", strings.ToLower(strings.TrimSuffix(name, "DeadLetters")), time.Now().UnixNano())
-	fmt.Fprintf(o.out, "# temporal workflow execute --type %s --task-queue %s --workflow-id %s --input '%s'\n",
-		name, o.cfg.ApplyTaskQueue, id, input)
+	fmt.Fprintf(o.out, "# temporal workflow execute --type %s --task-queue %s --workflow-id %s --input %s\n",
+		name, o.cfg.ApplyTaskQueue, id, shellQuote(asciiJSON(input)))
 	run, err := o.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: o.cfg.ApplyTaskQueue,
 		// An operation nobody picks up (no worker running) ends by itself.
-		WorkflowExecutionTimeout: 10 * time.Minute,
+		WorkflowExecutionTimeout: time.Hour,
 	}, wf, in)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
@@ -163,7 +278,8 @@ func (o operation) execute(ctx context.Context, name string, wf, in, result any)
 	defer cancel()
 	if err := run.Get(wctx, result); err != nil {
 		if wctx.Err() != nil && ctx.Err() == nil {
-			return fmt.Errorf("%s (workflow %s): no answer within %s: is the worker running on task queue %s?",
+			return fmt.Errorf("%s (workflow %s): no answer within %s: is the worker running on task queue %s? "+
+				"(a long replay or purge goes on without this command: see the workflow in the Web UI)",
 				name, id, o.wait, o.cfg.ApplyTaskQueue)
 		}
 		return fmt.Errorf("%s (workflow %s): %w", name, id, err)
@@ -171,25 +287,141 @@ func (o operation) execute(ctx context.Context, name string, wf, in, result any)
 	return nil
 }
 
-func printTable(out io.Writer, letters []queue.Letter) {
-	if len(letters) == 0 {
-		fmt.Fprintln(out, "no dead letters")
+func printList(out io.Writer, res activities.ListDeadLettersResult) {
+	if len(res.Letters) == 0 {
+		if res.Counts.Total == 0 {
+			fmt.Fprintln(out, "no dead letters")
+		} else {
+			fmt.Fprintf(out, "no dead letters match; %s\n", countsLine(res.Counts))
+		}
 		return
 	}
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tSKU\tREASON\tWHEN\tATTEMPTS\tMESSAGE")
-	for _, l := range letters {
-		at := "-"
-		if !l.At.IsZero() {
-			at = l.At.Format(time.RFC3339)
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", l.ID, l.SKU, l.ReasonCode, at, l.Attempts, l.Reason)
+	fmt.Fprintln(w, "ID\tSKU\tREASON\tSTAGE\tATTEMPTS\tWHEN\tMESSAGE")
+	for _, l := range res.Letters {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", quote(l.ID), orDash(quote(l.SKU)), quote(l.Reason.Code),
+			quote(l.Stage), l.Attempts, l.LastAt.Format(time.RFC3339), quote(l.Reason.Message))
 	}
 	w.Flush()
+	fmt.Fprintf(out, "%d shown; %s\n", len(res.Letters), countsLine(res.Counts))
 }
 
-func printJSON(out io.Writer, v any) error {
-	enc := json.NewEncoder(out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+// countsLine says how many letters there are, by reason.
+func countsLine(c storefront.DeadLetterCounts) string {
+	var by []string
+	for _, code := range slices.Sorted(maps.Keys(c.ByReason)) {
+		by = append(by, fmt.Sprintf("%s %d", quote(code), c.ByReason[code]))
+	}
+	return fmt.Sprintf("%d dead letters in all (%s)", c.Total, strings.Join(by, ", "))
+}
+
+func printLetters(out io.Writer, letters []storefront.DeadLetter) {
+	for i, l := range letters {
+		if i > 0 {
+			fmt.Fprintln(out)
+		}
+		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(w, "id\t%s\n", quote(l.ID))
+		fmt.Fprintf(w, "sku\t%s\n", orDash(quote(l.SKU)))
+		fmt.Fprintf(w, "stage\t%s\n", quote(l.Stage))
+		fmt.Fprintf(w, "reason\t%s\n", quote(l.Reason.Code))
+		fmt.Fprintf(w, "message\t%s\n", quote(l.Reason.Message))
+		fmt.Fprintf(w, "attempts\t%d\n", l.Attempts)
+		fmt.Fprintf(w, "batch\t%s\n", orDash(quote(l.BatchID)))
+		if l.Cursor != nil {
+			cursor, _ := json.Marshal(l.Cursor)
+			fmt.Fprintf(w, "erp cursor\t%s\n", quote(string(cursor)))
+		}
+		fmt.Fprintf(w, "first\t%s\n", l.At.Format(time.RFC3339Nano))
+		fmt.Fprintf(w, "last\t%s\n", l.LastAt.Format(time.RFC3339Nano))
+		size := fmt.Sprintf("%d bytes, sha256 %s", l.PayloadSize, quote(l.PayloadSHA256))
+		if len(l.Payload) < l.PayloadSize {
+			size += fmt.Sprintf(", the first %d kept", len(l.Payload))
+		}
+		fmt.Fprintf(w, "payload\t%s\n", size)
+		w.Flush()
+		fmt.Fprintln(out, quote(string(l.Payload)))
+	}
+}
+
+func printReplay(out io.Writer, res activities.ReplayResult) {
+	fmt.Fprintf(out, "replayed %d: %d applied, %d already superseded, %d rejected again, %d skipped (rules %s)\n",
+		res.Read, res.Applied, res.Stale, res.Rejected, res.ERPRows+res.NotChanges, orDash(quote(res.RulesVersion)))
+	if res.Rejected > 0 {
+		var by []string
+		for _, code := range slices.Sorted(maps.Keys(res.RejectedByReason)) {
+			by = append(by, fmt.Sprintf("%s %d", quote(code), res.RejectedByReason[code]))
+		}
+		fmt.Fprintf(out, "rejected again, still dead letters with one more attempt: %s\n", strings.Join(by, ", "))
+		printIDs(out, "rejected again", res.Rejected, res.RejectedIDs)
+	}
+	if res.ERPRows > 0 {
+		fmt.Fprintf(out, "skipped %d ERP rows that never became changes: fix them in the ERP (the fix syncs by itself), then purge them\n", res.ERPRows)
+	}
+	if res.NotChanges > 0 {
+		fmt.Fprintf(out, "skipped %d messages that are not changes: nothing to replay, purge them once seen\n", res.NotChanges)
+	}
+	printIDs(out, "skipped", res.ERPRows+res.NotChanges, res.SkippedIDs)
+	printIDs(out, "not found", len(res.NotFound), res.NotFound)
+}
+
+// printIDs prints the example IDs of n letters.
+func printIDs(out io.Writer, what string, n int, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	label := what
+	if n > len(ids) {
+		label = fmt.Sprintf("%s (the first %d of %d)", what, len(ids), n)
+	}
+	fmt.Fprintf(out, "%s: %s\n", label, strings.Join(quoteAll(ids), " "))
+}
+
+// quote shows text from a letter safely on a terminal: as it is when it is
+// printable, else quoted with control characters, invalid UTF-8 and other
+// unprintable characters escaped.
+func quote(s string) string {
+	if utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0 {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = quote(s)
+	}
+	return out
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// asciiJSON writes JSON with every character outside printable ASCII
+// escaped, so that what an operator typed (an ID, a reason) prints safely and
+// the call stays valid JSON.
+func asciiJSON(b []byte) string {
+	var sb strings.Builder
+	for _, r := range string(b) {
+		switch {
+		case r >= 0x20 && r < 0x7f:
+			sb.WriteRune(r)
+		case r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&sb, `\u%04x\u%04x`, r1, r2)
+		default:
+			fmt.Fprintf(&sb, `\u%04x`, r)
+		}
+	}
+	return sb.String()
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -10,7 +10,6 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/invsync/invsync/activities"
-	"github.com/invsync/invsync/internal/queue"
 )
 
 func dlqEnv() *testsuite.TestWorkflowEnvironment {
@@ -21,15 +20,34 @@ func dlqEnv() *testsuite.TestWorkflowEnvironment {
 	return e
 }
 
-func TestPurgeNeedsConfirmation(t *testing.T) {
-	e := dlqEnv()
-	var a *activities.Applier
-	e.OnActivity(a.PurgeDeadLetters, mock.Anything, mock.Anything).Return(activities.PurgeDeadLettersResult{}, nil).Maybe()
-	e.ExecuteWorkflow(PurgeDeadLetters, PurgeInput{SelectDeadLetters: activities.SelectDeadLetters{All: true}})
-	var appErr *temporal.ApplicationError
-	require.ErrorAs(t, e.GetWorkflowError(), &appErr)
-	require.Equal(t, "Unconfirmed", appErr.Type())
-	e.AssertNotCalled(t, "PurgeDeadLetters", mock.Anything, mock.Anything)
+// TestDLQWorkflowsRefuseBadInputBeforeAnyActivity: an input no retry can
+// fix fails the workflow at once, with nothing run.
+func TestDLQWorkflowsRefuseBadInputBeforeAnyActivity(t *testing.T) {
+	many := make([]string, activities.MaxShow+1)
+	for _, tt := range []struct {
+		name     string
+		workflow any
+		input    any
+		errType  string
+	}{
+		{"purge unconfirmed", PurgeDeadLetters, PurgeInput{SelectDeadLetters: activities.SelectDeadLetters{All: true}}, "Unconfirmed"},
+		{"purge of nothing", PurgeDeadLetters, PurgeInput{Confirm: true}, "InvalidInput"},
+		{"replay of nothing", ReplayDeadLetters, activities.SelectDeadLetters{}, "InvalidInput"},
+		{"replay of IDs and all", ReplayDeadLetters, activities.SelectDeadLetters{IDs: []string{"a"}, All: true}, "InvalidInput"},
+		{"list too long", ListDeadLetters, activities.ListDeadLettersInput{Limit: activities.MaxListLimit + 1}, "InvalidInput"},
+		{"show of nothing", ShowDeadLetters, activities.ShowDeadLettersInput{}, "InvalidInput"},
+		{"show of too many", ShowDeadLetters, activities.ShowDeadLettersInput{IDs: many}, "InvalidInput"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := dlqEnv()
+			e.ExecuteWorkflow(tt.workflow, tt.input)
+			var appErr *temporal.ApplicationError
+			require.ErrorAs(t, e.GetWorkflowError(), &appErr)
+			require.Equal(t, tt.errType, appErr.Type())
+			require.True(t, appErr.NonRetryable())
+			e.AssertExpectations(t) // no activity was expected, and none ran
+		})
+	}
 }
 
 func TestPurgeConfirmedRemovesTheSelection(t *testing.T) {
@@ -37,12 +55,13 @@ func TestPurgeConfirmedRemovesTheSelection(t *testing.T) {
 	var a *activities.Applier
 	sel := activities.SelectDeadLetters{IDs: []string{"abc"}}
 	e.OnActivity(a.PurgeDeadLetters, mock.Anything, sel).Return(
-		activities.PurgeDeadLettersResult{Purged: []queue.Letter{{ID: "abc"}}}, nil).Once()
+		activities.PurgeDeadLettersResult{Purged: 1, PurgedIDs: []string{"abc"}}, nil).Once()
 	e.ExecuteWorkflow(PurgeDeadLetters, PurgeInput{SelectDeadLetters: sel, Confirm: true})
 	require.NoError(t, e.GetWorkflowError())
 	var out activities.PurgeDeadLettersResult
 	require.NoError(t, e.GetWorkflowResult(&out))
-	require.Len(t, out.Purged, 1)
+	require.Equal(t, 1, out.Purged)
+	e.AssertExpectations(t)
 }
 
 func TestReplayRetriesATransientFailure(t *testing.T) {
@@ -55,7 +74,7 @@ func TestReplayRetriesATransientFailure(t *testing.T) {
 			if calls == 1 {
 				return activities.ReplayResult{}, context.DeadlineExceeded
 			}
-			return activities.ReplayResult{Taken: 2, Applied: 2}, nil
+			return activities.ReplayResult{Read: 2, Applied: 2}, nil
 		})
 	e.ExecuteWorkflow(ReplayDeadLetters, activities.SelectDeadLetters{All: true})
 	require.NoError(t, e.GetWorkflowError())
@@ -63,4 +82,24 @@ func TestReplayRetriesATransientFailure(t *testing.T) {
 	require.NoError(t, e.GetWorkflowResult(&out))
 	require.Equal(t, 2, out.Applied)
 	require.Equal(t, 2, calls)
+}
+
+func TestListAndShowPassTheirInputOn(t *testing.T) {
+	e := dlqEnv()
+	var a *activities.Applier
+	list := activities.ListDeadLettersInput{Reason: "quantity_negative", Limit: 5}
+	e.OnActivity(a.ListDeadLetters, mock.Anything, list).Return(activities.ListDeadLettersResult{}, nil).Once()
+	e.ExecuteWorkflow(ListDeadLetters, list)
+	require.NoError(t, e.GetWorkflowError())
+	e.AssertExpectations(t)
+
+	e = dlqEnv()
+	show := activities.ShowDeadLettersInput{IDs: []string{"abc", "def"}}
+	e.OnActivity(a.ShowDeadLetters, mock.Anything, show).Return(
+		activities.ShowDeadLettersResult{NotFound: []string{"def"}}, nil).Once()
+	e.ExecuteWorkflow(ShowDeadLetters, show)
+	require.NoError(t, e.GetWorkflowError())
+	var out activities.ShowDeadLettersResult
+	require.NoError(t, e.GetWorkflowResult(&out))
+	require.Equal(t, []string{"def"}, out.NotFound)
 }

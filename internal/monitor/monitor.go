@@ -1,7 +1,7 @@
 // Package monitor watches the running pipeline for its operator: it samples
-// the poller's status, the queue depths and the process's own counters every
-// few seconds, exports the sampled gauges, and serves the status page,
-// /metrics, /healthz and /readyz.
+// the poller's status, the changes queue's depth, the dead letters kept and
+// the process's own counters every few seconds, exports the sampled gauges,
+// and serves the status page, /metrics, /healthz and /readyz.
 package monitor
 
 import (
@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/invsync/invsync/internal/queue"
+	"github.com/invsync/invsync/internal/storefront"
 	"github.com/invsync/invsync/internal/telemetry"
 	"github.com/invsync/invsync/workflows"
 )
@@ -36,12 +37,24 @@ type QueueDepths interface {
 	Depth(ctx context.Context, queue string) (queue.Depth, error)
 }
 
+// DeadLetterCounter counts the dead letters kept (in the storefront's
+// PostgreSQL). The DLQ's depth is read there, not from the broker: the
+// broker's dead-letter queue only passes letters on to the store.
+type DeadLetterCounter interface {
+	CountDeadLetters(ctx context.Context) (storefront.DeadLetterCounts, error)
+}
+
+// MetricDeadLetters is the gauge of dead letters kept, by reason code.
+const MetricDeadLetters = "invsync_dead_letters"
+
 // Config wires a Monitor.
 type Config struct {
 	Poller PollerStatus
 	Queues QueueDepths
-	// ChangesQueue and DeadLetterQueue are the queues' names.
-	ChangesQueue, DeadLetterQueue string
+	// ChangesQueue is the changes queue's name.
+	ChangesQueue string
+	// DeadLetters counts the DLQ; nil: not shown.
+	DeadLetters DeadLetterCounter
 	// Gather reads this process's metrics (the Prometheus registry).
 	Gather func() ([]*dto.MetricFamily, error)
 	// Checks are the readiness checks by component.
@@ -65,8 +78,11 @@ type Snapshot struct {
 	CursorLag time.Duration `json:"cursor_lag"`
 
 	Changes    queue.Depth `json:"changes"`
-	DeadLetter queue.Depth `json:"dead_letter"`
 	QueueError string      `json:"queue_error,omitempty"`
+
+	// DeadLetters counts the DLQ; nil until counted.
+	DeadLetters     *storefront.DeadLetterCounts `json:"dead_letters,omitempty"`
+	DeadLetterError string                       `json:"dead_letter_error,omitempty"`
 
 	Rows     RowCounts `json:"rows"`
 	InFlight int64     `json:"in_flight"`
@@ -187,15 +203,15 @@ func (m *Monitor) Sample(ctx context.Context) Snapshot {
 	}
 	s.PollerURL, s.BatchesURL = m.links(runID)
 
-	var qerrs []error
 	if s.Changes, err = m.cfg.Queues.Depth(ctx, m.cfg.ChangesQueue); err != nil {
-		qerrs = append(qerrs, err)
-	}
-	if s.DeadLetter, err = m.cfg.Queues.Depth(ctx, m.cfg.DeadLetterQueue); err != nil {
-		qerrs = append(qerrs, err)
-	}
-	if err := errors.Join(qerrs...); err != nil {
 		s.QueueError = err.Error()
+	}
+	if m.cfg.DeadLetters != nil {
+		if counts, err := m.cfg.DeadLetters.CountDeadLetters(ctx); err != nil {
+			s.DeadLetterError = err.Error()
+		} else {
+			s.DeadLetters = &counts
+		}
 	}
 
 	if fams, err := m.cfg.Gather(); err == nil {
@@ -339,10 +355,12 @@ func (m *Monitor) registerGauges(meter metric.Meter) error {
 	state, err2 := meter.Int64ObservableGauge(telemetry.MetricPollerState,
 		metric.WithDescription("1 for the poller's current state, 0 for the others."))
 	depth, err3 := meter.Int64ObservableGauge(telemetry.MetricQueueMessages,
-		metric.WithDescription("Messages in a queue, by queue and state (ready, unacked)."))
+		metric.WithDescription("Messages in a queue, by queue and state (ready, unacked); the dlq's are the dead letters kept."))
 	backlog, err4 := meter.Int64ObservableGauge(telemetry.MetricERPBacklog,
 		metric.WithDescription("ERP rows past the cursor that the last poll left for the next."))
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
+	letters, err5 := meter.Int64ObservableGauge(MetricDeadLetters,
+		metric.WithDescription("Dead letters kept, by reason code."))
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		return err
 	}
 	_, err := meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
@@ -361,15 +379,22 @@ func (m *Monitor) registerGauges(meter metric.Meter) error {
 			o.ObserveInt64(state, v, metric.WithAttributes(attribute.String("state", st)))
 		}
 		if s.QueueError == "" && !s.At.IsZero() {
-			for name, d := range map[string]queue.Depth{"changes": s.Changes, "dlq": s.DeadLetter} {
-				o.ObserveInt64(depth, int64(d.Ready), metric.WithAttributes(attribute.String("queue", name), attribute.String("state", "ready")))
-				if d.Unacked >= 0 {
-					o.ObserveInt64(depth, int64(d.Unacked), metric.WithAttributes(attribute.String("queue", name), attribute.String("state", "unacked")))
-				}
+			d := s.Changes
+			o.ObserveInt64(depth, int64(d.Ready), metric.WithAttributes(attribute.String("queue", "changes"), attribute.String("state", "ready")))
+			if d.Unacked >= 0 {
+				o.ObserveInt64(depth, int64(d.Unacked), metric.WithAttributes(attribute.String("queue", "changes"), attribute.String("state", "unacked")))
+			}
+		}
+		if s.DeadLetters != nil {
+			// The DLQ's depth keeps its name: every letter kept waits for an
+			// operator, as a ready message would.
+			o.ObserveInt64(depth, s.DeadLetters.Total, metric.WithAttributes(attribute.String("queue", "dlq"), attribute.String("state", "ready")))
+			for code, n := range s.DeadLetters.ByReason {
+				o.ObserveInt64(letters, n, metric.WithAttributes(attribute.String("reason", code)))
 			}
 		}
 		return nil
-	}, lag, state, depth, backlog)
+	}, lag, state, depth, backlog, letters)
 	return err
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/invsync/invsync/internal/queue"
+	"github.com/invsync/invsync/internal/storefront"
 	"github.com/invsync/invsync/internal/telemetry"
 	"github.com/invsync/invsync/workflows"
 )
@@ -34,13 +35,23 @@ func (f fakeQueues) Depth(_ context.Context, q string) (queue.Depth, error) {
 	return d, nil
 }
 
-// fixture is a Monitor over a real telemetry setup, with the poller and the
-// queues faked so each test sets the numbers it needs.
+type fakeDeadLetters struct {
+	counts storefront.DeadLetterCounts
+	err    error
+}
+
+func (f *fakeDeadLetters) CountDeadLetters(context.Context) (storefront.DeadLetterCounts, error) {
+	return f.counts, f.err
+}
+
+// fixture is a Monitor over a real telemetry setup, with the poller, the
+// queues and the dead letters faked so each test sets the numbers it needs.
 type fixture struct {
-	mon    *Monitor
-	tel    *telemetry.Telemetry
-	poller *fakePoller
-	queues fakeQueues
+	mon         *Monitor
+	tel         *telemetry.Telemetry
+	poller      *fakePoller
+	queues      fakeQueues
+	deadLetters *fakeDeadLetters
 }
 
 func newFixture(t *testing.T, checks map[string]func(context.Context) error) *fixture {
@@ -48,9 +59,9 @@ func newFixture(t *testing.T, checks map[string]func(context.Context) error) *fi
 	tel, err := telemetry.Setup(context.Background(), telemetry.Options{Service: "test"})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
-	f := &fixture{tel: tel, poller: &fakePoller{}, queues: fakeQueues{"c": {}, "d": {}}}
+	f := &fixture{tel: tel, poller: &fakePoller{}, queues: fakeQueues{"c": {}}, deadLetters: &fakeDeadLetters{}}
 	f.mon, err = New(Config{
-		Poller: f.poller, Queues: f.queues, ChangesQueue: "c", DeadLetterQueue: "d",
+		Poller: f.poller, Queues: f.queues, ChangesQueue: "c", DeadLetters: f.deadLetters,
 		Gather: tel.Gather, Checks: checks,
 		WebUI: "http://ui.example", Namespace: "default", PollerID: "invsync-poll-erp",
 	}, tel.Meter)
@@ -110,7 +121,7 @@ func TestSampleReadsThePollerQueuesAndCounters(t *testing.T) {
 	f.poller.status = workflows.PollStatus{State: workflows.StateIdle, ERPClock: erpClock, LastPollAt: time.Now().Add(-10 * time.Second),
 		CaughtUpTo: erpClock.Add(-5 * time.Second)}
 	f.queues["c"] = queue.Depth{Ready: 7, Unacked: 3, Consumers: 5}
-	f.queues["d"] = queue.Depth{Ready: 2, Unacked: -1}
+	f.deadLetters.counts = storefront.DeadLetterCounts{Total: 2, ByReason: map[string]int64{"price_negative": 2}}
 	f.tel.Metrics.Upserted(ctx, 20*time.Millisecond, 8, 2, []time.Duration{3 * time.Second, 7 * time.Second})
 	f.tel.Metrics.Rejected(ctx, "price_negative")
 
@@ -125,6 +136,7 @@ func TestSampleReadsThePollerQueuesAndCounters(t *testing.T) {
 	require.Equal(t, 20*time.Millisecond, s.UpsertMean)
 	require.True(t, s.Progress.Active, "10 changes are waiting")
 	require.Equal(t, "http://ui.example/namespaces/default/workflows/invsync-poll-erp/run-1/history", s.PollerURL)
+	require.Equal(t, &f.deadLetters.counts, s.DeadLetters)
 
 	f.poller.err = errors.New("workflow not found")
 	s = f.mon.Sample(ctx)
@@ -158,4 +170,44 @@ func TestReadyNamesWhatIsDown(t *testing.T) {
 			require.Equal(t, http.StatusOK, rec.Code, "alive whatever its dependencies")
 		})
 	}
+}
+
+// TestDeadLettersAreCountedInTheStore: the DLQ's depth on /metrics and on
+// the status page is the number of letters the store keeps, by reason too.
+func TestDeadLettersAreCountedInTheStore(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	f.queues["c"] = queue.Depth{Ready: 4, Unacked: 1}
+	f.deadLetters.counts = storefront.DeadLetterCounts{Total: 1203, ByReason: map[string]int64{
+		"quantity_negative": 1200, "undecodable": 3}}
+	f.mon.Sample(ctx)
+
+	rec := httptest.NewRecorder()
+	f.mon.Handler(f.tel.Handler()).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	metrics := rec.Body.String()
+	for _, want := range []string{
+		`invsync_queue_messages{queue="changes",state="ready"} 4`,
+		`invsync_queue_messages{queue="changes",state="unacked"} 1`,
+		`invsync_queue_messages{queue="dlq",state="ready"} 1203`,
+		MetricDeadLetters + `{reason="quantity_negative"} 1200`,
+		MetricDeadLetters + `{reason="undecodable"} 3`,
+	} {
+		require.Contains(t, metrics, want)
+	}
+
+	rec = httptest.NewRecorder()
+	f.mon.Handler(f.tel.Handler()).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	require.Contains(t, rec.Body.String(), `id="dead-letters" class="n">1,203<`)
+	require.Contains(t, rec.Body.String(), `reason: quantity_negative</th><td class="n">1,200<`)
+
+	// The store unreachable: said on the page, no number made up.
+	f.deadLetters.err = errors.New("storefront: connection refused")
+	s := f.mon.Sample(ctx)
+	require.Nil(t, s.DeadLetters)
+	rec = httptest.NewRecorder()
+	f.mon.Handler(f.tel.Handler()).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	require.NotContains(t, rec.Body.String(), `queue="dlq"`)
+	rec = httptest.NewRecorder()
+	f.mon.Handler(f.tel.Handler()).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	require.Contains(t, rec.Body.String(), "storefront: connection refused")
 }

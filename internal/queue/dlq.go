@@ -2,164 +2,254 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
+	"log/slog"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/invsync/invsync/internal/deadletter"
 	"github.com/invsync/invsync/internal/inventory"
 )
-
-// Letter is a dead letter as it sits in the DLQ, for people to read.
-type Letter struct {
-	ID         string    `json:"id"`
-	SKU        string    `json:"sku"`
-	ReasonCode string    `json:"reason_code"`
-	Reason     string    `json:"reason"`
-	At         time.Time `json:"at"`
-	Attempts   int       `json:"attempts"`
-	BatchID    string    `json:"batch_id,omitempty"`
-	// Payload is the message body: a change as JSON, or whatever could not
-	// be decoded.
-	Payload string `json:"payload"`
-}
-
-// DeadLetter is the letter as it would be published again.
-func (l Letter) DeadLetter() DeadLetter {
-	return DeadLetter{Payload: []byte(l.Payload), SKU: l.SKU, BatchID: l.BatchID, Attempts: l.Attempts,
-		Reason: inventory.Rejection{Code: l.ReasonCode, Message: l.Reason}}
-}
 
 // ReasonDeliveryLimit marks a change the broker dead-lettered itself after
 // too many deliveries (a consumer kept dying while holding it).
 const ReasonDeliveryLimit = "delivery_limit"
 
-// MaxTake bounds how many letters one operation reads off the DLQ.
-const MaxTake = 10000
+// Timings of the ingester.
+const (
+	ingestBatch = 100                    // prefetch, and the most letters written at once
+	ingestWait  = 200 * time.Millisecond // how long a partial batch waits for more
+	// Reconnecting: 100 ms, doubling to 1 s, back to 100 ms once a
+	// connection has lasted healthyAfter.
+	reconnectMin = 100 * time.Millisecond
+	reconnectMax = time.Second
+	healthyAfter = 10 * time.Second
+	// Retrying a write the store refused: 100 ms, doubling to 10 s.
+	writeRetryMin = 100 * time.Millisecond
+	writeRetryMax = 10 * time.Second
+	// writeWithin bounds the write under way when the ingester stops: it is
+	// let finish, so its messages are acknowledged rather than returned.
+	writeWithin = 10 * time.Second
+	closeWithin = 5 * time.Second
+)
 
-// DLQ reads the dead-letter queue for the operations on it. Reading does not
-// consume: letters are fetched unacknowledged, and the ones an operation does
-// not take go back when its channel closes.
-type DLQ struct {
+// Ingester moves the messages on the dead-letter queue into the dead-letter
+// store: the changes the broker dead-letters after the changes queue's
+// delivery limit, and the letters earlier versions published there. The
+// store, unlike the queue, can be read without consuming: on RabbitMQ 4 a
+// quorum queue drops a message returned too often (20 times by default), and
+// every unacknowledged read that ends with the channel counts as a return.
+//
+// So the ingester acknowledges a message only once its letter is written,
+// and while the store refuses the write it keeps the messages unacknowledged
+// and retries; it never rejects, requeues or closes the channel to try again.
+type Ingester struct {
 	URL      string
 	Topology Topology
+	Letters  deadletter.Writer
+	Logger   *slog.Logger
 }
 
-// Peek returns up to limit letters, leaving all of them in the queue.
-func (d DLQ) Peek(ctx context.Context, limit int) ([]Letter, error) {
-	var out []Letter
-	err := d.read(ctx, limit, func(ds []amqp.Delivery) error {
-		for _, dl := range ds {
-			out = append(out, letterOf(dl))
+// Run ingests until ctx is done, reconnecting after broker failures. On
+// return its connection is closed and nothing it started still runs.
+func (g Ingester) Run(ctx context.Context) {
+	log := g.log()
+	backoff := reconnectMin
+	for {
+		start := time.Now()
+		err := g.consume(ctx)
+		if ctx.Err() != nil {
+			return
 		}
-		return nil
-	})
-	return out, err
-}
-
-// Take reads up to limit letters, hands those selected (by ID, or all) to
-// handle, and removes them from the queue only if handle succeeds. It
-// returns the letters taken.
-func (d DLQ) Take(ctx context.Context, ids []string, all bool, limit int,
-	handle func(context.Context, []Letter) error) ([]Letter, error) {
-	if !all && len(ids) == 0 {
-		return nil, errors.New("dlq: select letters by id, or all")
+		if time.Since(start) >= healthyAfter {
+			backoff = reconnectMin
+		}
+		log.Warn("dead-letter ingester disconnected, reconnecting", "error", err, "in", backoff)
+		if !sleepCtx(ctx, backoff) {
+			return
+		}
+		backoff = min(backoff*2, reconnectMax)
 	}
-	var taken []Letter
-	err := d.read(ctx, limit, func(ds []amqp.Delivery) error {
-		var chosen []amqp.Delivery
-		for _, dl := range ds {
-			l := letterOf(dl)
-			if all || slices.Contains(ids, l.ID) {
-				taken = append(taken, l)
-				chosen = append(chosen, dl)
-			}
-		}
-		if len(chosen) == 0 {
-			return nil
-		}
-		if err := handle(ctx, taken); err != nil {
-			taken = nil
-			return err
-		}
-		for _, dl := range chosen {
-			if err := dl.Ack(false); err != nil {
-				return fmt.Errorf("dlq: ack: %w", err)
-			}
-		}
-		return nil
-	})
-	return taken, err
 }
 
-// read fetches up to limit deliveries on a channel of its own, lets fn see
-// them, and closes the channel: whatever fn did not ack returns to the queue.
-func (d DLQ) read(ctx context.Context, limit int, fn func([]amqp.Delivery) error) error {
-	if limit <= 0 || limit > MaxTake {
-		limit = MaxTake
+func (g Ingester) log() *slog.Logger {
+	if g.Logger == nil {
+		return slog.New(slog.DiscardHandler)
 	}
-	conn, err := Dial(d.URL, d.Topology.Prefix+"-dlq")
+	return g.Logger
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// consume runs one connection: batches of deliveries, each written and then
+// acknowledged. It returns nil once ctx is done, else why it stopped.
+func (g Ingester) consume(ctx context.Context) error {
+	name := g.Topology.Prefix + "-dlq-ingest"
+	conn, err := Dial(g.URL, name)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	// Unacknowledged deliveries go back to the queue as the connection
+	// closes: only here, once per connection, never in a loop.
+	defer func() { _ = conn.CloseDeadline(time.Now().Add(closeWithin)) }()
 	ch, err := conn.Channel()
 	if err != nil {
-		return fmt.Errorf("dlq: channel: %w", err)
+		return fmt.Errorf("rabbitmq: channel: %w", err)
 	}
-	defer ch.Close()
-	if err := d.Topology.Declare(ch); err != nil {
+	if err := g.Topology.Declare(ch); err != nil {
 		return err
 	}
-	var ds []amqp.Delivery
-	for len(ds) < limit {
-		if err := ctx.Err(); err != nil {
+	if err := ch.Qos(ingestBatch, 0, false); err != nil {
+		return fmt.Errorf("rabbitmq: qos: %w", err)
+	}
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	// Plain Consume: ConsumeWithContext cancels from a goroutine of its own,
+	// which races with the close above.
+	deliveries, err := ch.Consume(g.Topology.DeadLetterQueue(), name, false, false, false, false, nil)
+	if err != nil {
+		return fmt.Errorf("rabbitmq: consume %s: %w", g.Topology.DeadLetterQueue(), err)
+	}
+	var batch []amqp.Delivery
+	wait := time.NewTimer(ingestWait)
+	wait.Stop()
+	defer wait.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case d, ok := <-deliveries:
+			if !ok {
+				return errors.New("rabbitmq: dead-letter queue delivery channel closed")
+			}
+			batch = append(batch, d)
+			if len(batch) == 1 {
+				wait.Reset(ingestWait)
+			}
+			if len(batch) < ingestBatch {
+				continue
+			}
+		case <-wait.C:
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		wait.Stop()
+		if err := g.keep(ctx, batch, closed); err != nil {
 			return err
 		}
-		dl, ok, err := ch.Get(d.Topology.DeadLetterQueue(), false)
-		if err != nil {
-			return fmt.Errorf("dlq: get: %w", err)
-		}
-		if !ok {
-			break
-		}
-		ds = append(ds, dl)
+		batch = batch[:0]
 	}
-	return fn(ds)
 }
 
-func letterOf(d amqp.Delivery) Letter {
-	str := func(k string) string { s, _ := d.Headers[k].(string); return s }
-	attempts := 1
-	switch v := d.Headers[HeaderAttempts].(type) {
-	case int32:
-		attempts = int(v)
-	case int64:
-		attempts = int(v)
-	}
-	l := Letter{
-		ID:         d.MessageId,
-		SKU:        str(HeaderSKU),
-		ReasonCode: str(HeaderReasonCode),
-		Reason:     str(HeaderReason),
-		At:         d.Timestamp.UTC(),
-		Attempts:   attempts,
-		BatchID:    str(HeaderBatch),
-		Payload:    string(d.Body),
-	}
-	if l.ReasonCode == "" {
-		// Dead-lettered by the broker: the body is a change as published.
-		l.ReasonCode, l.Reason = ReasonDeliveryLimit, "the broker dead-lettered it after too many deliveries"
-		var c inventory.Change
-		if json.Unmarshal(d.Body, &c) == nil {
-			l.SKU = c.SKU
+// keep writes the letters of a batch, retrying until the store takes them,
+// then acknowledges the batch. Meanwhile the deliveries stay unacknowledged
+// on an open channel: the broker neither redelivers them nor counts them.
+func (g Ingester) keep(ctx context.Context, batch []amqp.Delivery, closed <-chan *amqp.Error) error {
+	log := g.log()
+	letters := make([]deadletter.Letter, len(batch))
+	redelivered := 0
+	for i, d := range batch {
+		letters[i] = LetterOf(d)
+		if d.Redelivered {
+			redelivered++
 		}
 	}
-	if l.ID == "" || l.ReasonCode == ReasonDeliveryLimit {
-		l.ID = l.DeadLetter().ID()
+	if redelivered > 0 {
+		// What a connection held unacknowledged as it ended comes back so,
+		// and RabbitMQ 4 counts each time toward the queue's delivery limit.
+		log.Warn("dead-letter queue delivered messages again", "count", redelivered, "queue", g.Topology.DeadLetterQueue())
 	}
-	return l
+	backoff := writeRetryMin
+	for {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeWithin)
+		err := g.Letters.PutDeadLetters(wctx, letters)
+		cancel()
+		if err == nil {
+			break
+		}
+		log.Warn("cannot keep dead letters; their messages stay on the queue unacknowledged, retrying",
+			"count", len(letters), "error", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e := <-closed:
+			return fmt.Errorf("rabbitmq: channel closed: %v", e)
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, writeRetryMax)
+	}
+	if err := batch[len(batch)-1].Ack(true); err != nil {
+		// The letters are written; the messages come back on the next
+		// connection and are written again, which changes nothing.
+		return fmt.Errorf("rabbitmq: ack: %w", err)
+	}
+	return nil
+}
+
+// LetterOf is the letter of a message on the dead-letter queue:
+//   - one published there with a reason header (by earlier versions) keeps
+//     its reason, attempts and batch;
+//   - a change the broker dead-lettered is the letter of that change, reason
+//     delivery_limit, so it is one letter with any other failure of the same
+//     row version, and can be replayed;
+//   - anything else is kept as the message it is, reason undecodable.
+func LetterOf(d amqp.Delivery) deadletter.Letter {
+	c, decodeErr := inventory.DecodeChange(d.Body)
+	if code := headerString(d.Headers, HeaderReasonCode); code != "" {
+		why := inventory.Rejection{Code: code, Message: headerString(d.Headers, HeaderReason)}
+		var l deadletter.Letter
+		if decodeErr == nil {
+			l = deadletter.ForChange(c, why, deadletter.StageApply, headerString(d.Headers, HeaderBatch))
+		} else {
+			l = deadletter.ForMessage(d.Body, why, deadletter.StageConsumer)
+		}
+		switch n := d.Headers[HeaderAttempts].(type) {
+		case int32:
+			l.Attempts = max(int(n), 1)
+		case int64:
+			l.Attempts = max(int(n), 1)
+		}
+		return l
+	}
+	death := brokerDeath(d.Headers)
+	if decodeErr != nil {
+		return deadletter.ForMessage(d.Body, inventory.Rejection{Code: inventory.ReasonUndecodable,
+			Message: death + "; " + decodeErr.Error()}, deadletter.StageBroker)
+	}
+	return deadletter.ForChange(c, inventory.Rejection{Code: ReasonDeliveryLimit,
+		Message: death + ": consumers kept failing while holding it"}, deadletter.StageBroker, "")
+}
+
+// brokerDeath says where the broker dead-lettered a message from, and why,
+// as its x-first-death headers tell.
+func brokerDeath(h amqp.Table) string {
+	queue, reason := headerString(h, "x-first-death-queue"), headerString(h, "x-first-death-reason")
+	if queue == "" {
+		return "dead-lettered without the broker's record of where from"
+	}
+	return fmt.Sprintf("the broker dead-lettered it from %s (%s)", queue, reason)
+}
+
+// headerString is a string header made safe to store and to show: text that
+// is not plain printable is quoted and cut.
+func headerString(h amqp.Table, key string) string {
+	s, _ := h[key].(string)
+	if !utf8.ValidString(s) || strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 || len(s) > 256 {
+		return inventory.Quote(s)
+	}
+	return s
 }
