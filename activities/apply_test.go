@@ -49,7 +49,7 @@ func TestUpsertBatchRejectsInvalidRowsAndAppliesTheRest(t *testing.T) {
 		require.Equal(t, "b", r.BatchID)
 	}
 	require.Equal(t, map[string]string{
-		"NEG":         inventory.ReasonQuantityNegative,
+		"NEG":           inventory.ReasonQuantityNegative,
 		`"NUL\x00BYTE"`: inventory.ReasonSKUInvalid, // shown escaped
 	}, reasons)
 

@@ -2,7 +2,6 @@ package tests
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -210,23 +209,47 @@ func (p *pipeline) waitConverged(ctx context.Context, timeout time.Duration, ski
 	return 0
 }
 
-// deadLetters drains the DLQ: reason code by SKU.
+// deadLetters waits until the storefront holds at least n dead letters and
+// returns their reason codes by SKU (as a letter shows it) and the batches
+// that wrote them. A SKU with two letters fails the test.
 func (p *pipeline) deadLetters(n int, timeout time.Duration) (map[string]string, []string) {
 	p.t.Helper()
-	got := testenv.Drain(p.t, p.topo.DeadLetterQueue(), n, timeout)
-	got = append(got, testenv.Drain(p.t, p.topo.DeadLetterQueue(), 1, time.Second)...)
+	ctx := context.Background()
+	type letter struct{ sku, code, reason, batch string }
+	var got []letter
+	deadline := time.Now().Add(timeout)
+	for {
+		got = got[:0]
+		conn, err := pgx.Connect(ctx, p.storeDSN)
+		require.NoError(p.t, err)
+		rows, err := conn.Query(ctx, `SELECT sku, reason_code, reason, batch_id FROM dead_letters`)
+		if err == nil {
+			for rows.Next() {
+				var l letter
+				require.NoError(p.t, rows.Scan(&l.sku, &l.code, &l.reason, &l.batch))
+				got = append(got, l)
+			}
+			err = rows.Err()
+		}
+		conn.Close(ctx)
+		if err != nil && !strings.Contains(err.Error(), "does not exist") {
+			require.NoError(p.t, err)
+		}
+		if len(got) >= n || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	codes := map[string]string{}
 	var batches []string
-	for _, d := range got {
-		var c struct {
-			SKU string `json:"sku"`
+	for _, l := range got {
+		_, dup := codes[l.sku]
+		require.False(p.t, dup, "SKU %q dead-lettered twice", l.sku)
+		codes[l.sku] = l.code
+		require.NotEmpty(p.t, l.reason, "dead letter without a reason")
+		if l.batch != "" {
+			batches = append(batches, l.batch)
 		}
-		require.NoError(p.t, json.Unmarshal(d.Body, &c), "dead letter body %s", d.Body)
-		_, dup := codes[c.SKU]
-		require.False(p.t, dup, "SKU %q dead-lettered twice", c.SKU)
-		codes[c.SKU] = fmt.Sprint(d.Headers[queue.HeaderReasonCode])
-		require.NotEmpty(p.t, d.Headers[queue.HeaderReason], "dead letter without a reason")
-		batches = append(batches, fmt.Sprint(d.Headers[queue.HeaderBatch]))
 	}
 	return codes, batches
 }

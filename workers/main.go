@@ -140,9 +140,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			Management: queue.Management{URL: cfg.ManagementURL, AMQPURL: cfg.AMQPURL, Client: &http.Client{Timeout: 3 * time.Second}},
 			Publisher:  publisher,
 		},
-		ChangesQueue:    topo.ChangesQueue(),
-		DeadLetterQueue: topo.DeadLetterQueue(),
-		Gather:          tel.Gather,
+		ChangesQueue: topo.ChangesQueue(),
+		DeadLetters:  store,
+		Gather:       tel.Gather,
 		Checks: map[string]func(context.Context) error{
 			"temporal": func(ctx context.Context) error {
 				_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
@@ -194,12 +194,13 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	})
 	applyWorker.RegisterWorkflow(workflows.ApplyChanges)
 	applyWorker.RegisterWorkflow(workflows.ListDeadLetters)
+	applyWorker.RegisterWorkflow(workflows.ShowDeadLetters)
 	applyWorker.RegisterWorkflow(workflows.ReplayDeadLetters)
 	applyWorker.RegisterWorkflow(workflows.PurgeDeadLetters)
 	applyWorker.RegisterActivity(&activities.Applier{
 		Store:       store,
 		DeadLetters: store,
-		DLQ:         queue.DLQ{URL: cfg.AMQPURL, Topology: topo},
+		DLQ:         store,
 		Rules:       rules,
 		Limits:      cfg.Limits,
 		Metrics:     tel.Metrics,
@@ -216,16 +217,21 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer applyWorker.Stop()
 
 	pool := consumer.New(consumer.Config{
-		URL:         cfg.AMQPURL,
-		Topology:    topo,
-		Consumers:   cfg.Consumers,
-		BatchSize:   cfg.BatchSize,
-		BatchWait:   cfg.BatchWait,
-		Logger:      log,
-		Tracer:      tel.Tracer,
-		Metrics:     tel.Metrics,
-		DeadLetters: store,
+		URL:            cfg.AMQPURL,
+		Topology:       topo,
+		Consumers:      cfg.Consumers,
+		BatchSize:      cfg.BatchSize,
+		BatchBytes:     cfg.BatchBytes,
+		BatchWait:      cfg.BatchWait,
+		MaxOpenBatches: cfg.MaxOpenBatches,
+		Logger:         log,
+		Tracer:         tel.Tracer,
+		Metrics:        tel.Metrics,
+		DeadLetters:    store,
 	}, consumer.TemporalStarter{Client: tc, TaskQueue: cfg.ApplyTaskQueue})
+	// Messages the broker dead-letters become letters in the store.
+	ingester := queue.Ingester{URL: cfg.AMQPURL, Topology: topo, Letters: store, Logger: log}
+	wg.Go(func() { ingester.Run(ctx) })
 	log.Info("workers running")
 	pool.Run(ctx) // returns once ctx is done and every consumer has stopped
 	log.Info("consumers stopped; finishing running activities")

@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/invsync/invsync/activities"
 	"github.com/invsync/invsync/internal/queue"
 	"github.com/invsync/invsync/internal/storefront"
 	"github.com/invsync/invsync/internal/telemetry"
@@ -44,8 +45,14 @@ type DeadLetterCounter interface {
 	CountDeadLetters(ctx context.Context) (storefront.DeadLetterCounts, error)
 }
 
-// MetricDeadLetters is the gauge of dead letters kept, by reason code.
-const MetricDeadLetters = "invsync_dead_letters"
+// Gauges the monitor samples.
+const (
+	// MetricDeadLetters is the gauge of dead letters kept, by reason code.
+	MetricDeadLetters = "invsync_dead_letters"
+	// MetricBatchesStuck is the gauge of batches failing for a minute or
+	// more.
+	MetricBatchesStuck = "invsync_batches_stuck"
+)
 
 // Config wires a Monitor.
 type Config struct {
@@ -55,6 +62,8 @@ type Config struct {
 	ChangesQueue string
 	// DeadLetters counts the DLQ; nil: not shown.
 	DeadLetters DeadLetterCounter
+	// Stuck lists the batches whose upsert keeps failing; nil: none.
+	Stuck func() []activities.StuckBatch
 	// Gather reads this process's metrics (the Prometheus registry).
 	Gather func() ([]*dto.MetricFamily, error)
 	// Checks are the readiness checks by component.
@@ -81,8 +90,11 @@ type Snapshot struct {
 	QueueError string      `json:"queue_error,omitempty"`
 
 	// DeadLetters counts the DLQ; nil until counted.
-	DeadLetters     *storefront.DeadLetterCounts `json:"dead_letters,omitempty"`
-	DeadLetterError string                       `json:"dead_letter_error,omitempty"`
+	DeadLetters *storefront.DeadLetterCounts `json:"dead_letters,omitempty"`
+	// Stuck are the batches whose upsert has kept failing for
+	// activities.StuckAfter or more.
+	Stuck           []activities.StuckBatch `json:"stuck"`
+	DeadLetterError string                  `json:"dead_letter_error,omitempty"`
 
 	Rows     RowCounts `json:"rows"`
 	InFlight int64     `json:"in_flight"`
@@ -212,6 +224,10 @@ func (m *Monitor) Sample(ctx context.Context) Snapshot {
 		} else {
 			s.DeadLetters = &counts
 		}
+	}
+
+	if m.cfg.Stuck != nil {
+		s.Stuck = m.cfg.Stuck()
 	}
 
 	if fams, err := m.cfg.Gather(); err == nil {
@@ -360,7 +376,9 @@ func (m *Monitor) registerGauges(meter metric.Meter) error {
 		metric.WithDescription("ERP rows past the cursor that the last poll left for the next."))
 	letters, err5 := meter.Int64ObservableGauge(MetricDeadLetters,
 		metric.WithDescription("Dead letters kept, by reason code."))
-	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+	stuck, err6 := meter.Int64ObservableGauge(MetricBatchesStuck,
+		metric.WithDescription("Batches whose upsert has kept failing for a minute or more."))
+	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
 		return err
 	}
 	_, err := meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
@@ -393,8 +411,11 @@ func (m *Monitor) registerGauges(meter metric.Meter) error {
 				o.ObserveInt64(letters, n, metric.WithAttributes(attribute.String("reason", code)))
 			}
 		}
+		if !s.At.IsZero() {
+			o.ObserveInt64(stuck, int64(len(s.Stuck)))
+		}
 		return nil
-	}, lag, state, depth, backlog, letters)
+	}, lag, state, depth, backlog, letters, stuck)
 	return err
 }
 

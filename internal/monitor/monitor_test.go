@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/invsync/invsync/activities"
 	"github.com/invsync/invsync/internal/queue"
 	"github.com/invsync/invsync/internal/storefront"
 	"github.com/invsync/invsync/internal/telemetry"
@@ -47,6 +48,7 @@ func (f *fakeDeadLetters) CountDeadLetters(context.Context) (storefront.DeadLett
 // fixture is a Monitor over a real telemetry setup, with the poller, the
 // queues and the dead letters faked so each test sets the numbers it needs.
 type fixture struct {
+	stuck       []activities.StuckBatch
 	mon         *Monitor
 	tel         *telemetry.Telemetry
 	poller      *fakePoller
@@ -62,7 +64,7 @@ func newFixture(t *testing.T, checks map[string]func(context.Context) error) *fi
 	f := &fixture{tel: tel, poller: &fakePoller{}, queues: fakeQueues{"c": {}}, deadLetters: &fakeDeadLetters{}}
 	f.mon, err = New(Config{
 		Poller: f.poller, Queues: f.queues, ChangesQueue: "c", DeadLetters: f.deadLetters,
-		Gather: tel.Gather, Checks: checks,
+		Gather: tel.Gather, Checks: checks, Stuck: func() []activities.StuckBatch { return f.stuck },
 		WebUI: "http://ui.example", Namespace: "default", PollerID: "invsync-poll-erp",
 	}, tel.Meter)
 	require.NoError(t, err)
@@ -210,4 +212,21 @@ func TestDeadLettersAreCountedInTheStore(t *testing.T) {
 	rec = httptest.NewRecorder()
 	f.mon.Handler(f.tel.Handler()).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	require.Contains(t, rec.Body.String(), "storefront: connection refused")
+}
+
+func TestStuckBatchesShowOnThePageAndAsAGauge(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	s := f.mon.Sample(ctx)
+	require.Empty(t, s.Stuck)
+	f.stuck = []activities.StuckBatch{{ID: "invsync-apply-0123", Since: time.Now().Add(-2 * time.Minute), LastError: "SQLSTATE 42501"}}
+	s = f.mon.Sample(ctx)
+	require.Len(t, s.Stuck, 1)
+	rec := httptest.NewRecorder()
+	f.mon.Handler(f.tel.Handler()).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	require.Contains(t, rec.Body.String(), "invsync-apply-0123")
+	require.Contains(t, rec.Body.String(), "SQLSTATE 42501")
+	rec = httptest.NewRecorder()
+	f.mon.Handler(f.tel.Handler()).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	require.Contains(t, rec.Body.String(), MetricBatchesStuck+" 1")
 }
