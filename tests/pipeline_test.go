@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/invsync/invsync/dev/demoerp"
+	"github.com/invsync/invsync/internal/deadletter"
 	"github.com/invsync/invsync/internal/queue"
 	"github.com/invsync/invsync/internal/testenv"
 	"github.com/invsync/invsync/workflows"
@@ -210,23 +211,24 @@ func (p *pipeline) waitConverged(ctx context.Context, timeout time.Duration, ski
 }
 
 // deadLetters waits until the storefront holds at least n dead letters and
-// returns their reason codes by SKU (as a letter shows it) and the batches
-// that wrote them. A SKU with two letters fails the test.
+// returns their reason codes by SKU (as a letter shows it; a message that was
+// not a change by "message:" and its ID) and the batches that wrote them. A
+// SKU with two letters fails the test.
 func (p *pipeline) deadLetters(n int, timeout time.Duration) (map[string]string, []string) {
 	p.t.Helper()
 	ctx := context.Background()
-	type letter struct{ sku, code, reason, batch string }
+	type letter struct{ id, stage, sku, code, reason, batch string }
 	var got []letter
 	deadline := time.Now().Add(timeout)
 	for {
 		got = got[:0]
 		conn, err := pgx.Connect(ctx, p.storeDSN)
 		require.NoError(p.t, err)
-		rows, err := conn.Query(ctx, `SELECT sku, reason_code, reason, batch_id FROM dead_letters`)
+		rows, err := conn.Query(ctx, `SELECT id, stage, sku, reason_code, reason, batch_id FROM dead_letters`)
 		if err == nil {
 			for rows.Next() {
 				var l letter
-				require.NoError(p.t, rows.Scan(&l.sku, &l.code, &l.reason, &l.batch))
+				require.NoError(p.t, rows.Scan(&l.id, &l.stage, &l.sku, &l.code, &l.reason, &l.batch))
 				got = append(got, l)
 			}
 			err = rows.Err()
@@ -243,6 +245,9 @@ func (p *pipeline) deadLetters(n int, timeout time.Duration) (map[string]string,
 	codes := map[string]string{}
 	var batches []string
 	for _, l := range got {
+		if l.stage == deadletter.StageConsumer {
+			l.sku = "message:" + l.id
+		}
 		_, dup := codes[l.sku]
 		require.False(p.t, dup, "SKU %q dead-lettered twice", l.sku)
 		codes[l.sku] = l.code
