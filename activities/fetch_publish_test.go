@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,7 +174,7 @@ func TestFetchAndPublishDeadLettersWhatCannotBeAChange(t *testing.T) {
 		"HUGE-COST":          inventory.ReasonCostInvalid,
 		"NULL-PRICE":         inventory.ReasonPriceMissing,
 		`"CTRL\x01\x1b[31m"`: inventory.ReasonSKUInvalid,
-		`"LLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLL"…(300 bytes)`: inventory.ReasonSKUTooLong,
+		inventory.Quote(strings.Repeat("L", 300)): inventory.ReasonSKUTooLong,
 		"FUTURE": inventory.ReasonVersionInFuture,
 	}
 	letters := func() map[string]string {

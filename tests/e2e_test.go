@@ -86,7 +86,7 @@ func TestSyncEndToEnd(t *testing.T) {
 		default:
 			long := strings.Repeat("L", 65) + fmt.Sprint(i)
 			stmts = append(stmts, fmt.Sprintf(`INSERT INTO erp_items (sku, quantity, price) VALUES ('%s', 1, 1)`, long))
-			invalid[long] = inventory.ReasonSKUTooLong
+			invalid[inventory.Quote(long)] = inventory.ReasonSKUTooLong // a letter shows it cut
 		}
 	}
 	require.Len(t, invalid, 50)

@@ -179,7 +179,7 @@ func register(fs *flag.FlagSet, getenv func(string) string, c *Config) *registra
 	r.int(&c.Consumers, "consumers", "INVSYNC_CONSUMERS", 5, "RabbitMQ consumers in the worker")
 	r.int(&c.BatchSize, "batch-size", "INVSYNC_BATCH_SIZE", 500, "most changes per ApplyChanges workflow (also the prefetch)")
 	r.int(&c.BatchBytes, "batch-bytes", "INVSYNC_BATCH_BYTES", DefaultBatchBytes, "most bytes of messages per ApplyChanges workflow (at most 1 MiB: Temporal refuses payloads over 2 MB)")
-	r.int(&c.MaxOpenBatches, "max-open-batches", "INVSYNC_MAX_OPEN_BATCHES", 10, "consumers stop taking deliveries while this many ApplyChanges workflows they started are open")
+	r.int(&c.MaxOpenBatches, "max-open-batches", "INVSYNC_MAX_OPEN_BATCHES", 50, "consumers stop taking deliveries while this many ApplyChanges workflows they started are open")
 	r.int(&c.StoreConnections, "store-connections", "INVSYNC_STORE_CONNECTIONS", 8, "storefront connections per worker, and so apply activities at once")
 	r.duration(&c.BatchWait, "batch-wait", "INVSYNC_BATCH_WAIT", 200*time.Millisecond, "how long a partial batch waits for more changes")
 

@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strconv"
@@ -268,7 +269,8 @@ const quoteBytes = 64
 
 // Quote shows a value from the ERP or a message safely in a log, a reason or
 // a terminal: quoted with control characters and invalid UTF-8 escaped, cut
-// to its first 64 bytes with its length.
+// to its first 64 bytes with its length and a hash that tells two long values
+// apart.
 func Quote(s string) string {
 	if len(s) <= quoteBytes {
 		return strconv.Quote(s)
@@ -277,5 +279,6 @@ func Quote(s string) string {
 	for !utf8.ValidString(cut) && len(cut) > quoteBytes-utf8.UTFMax {
 		cut = cut[:len(cut)-1]
 	}
-	return fmt.Sprintf("%s…(%d bytes)", strconv.Quote(cut), len(s))
+	sum := sha256.Sum256([]byte(s))
+	return fmt.Sprintf("%s…(%d bytes, sha256 %x)", strconv.Quote(cut), len(s), sum[:4])
 }
