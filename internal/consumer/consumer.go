@@ -164,28 +164,17 @@ func (p *Pool) Run(ctx context.Context) {
 
 func (p *Pool) runConsumer(ctx context.Context, id int) {
 	log := p.cfg.Logger.With("consumer", id)
-	b := newReconnectBackoff()
+	var b queue.Reconnect
 	for ctx.Err() == nil {
 		up, err := p.consume(ctx, id)
 		if ctx.Err() != nil {
 			return
 		}
-		delay := b.next(up)
+		delay := b.Next(up)
 		log.Warn("consumer disconnected, reconnecting", "error", err, "was_up", up, "in", delay)
-		if !sleep(ctx, delay) {
+		if !queue.Sleep(ctx, delay) {
 			return
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

@@ -165,7 +165,7 @@ func (p *Pool) startOne(ctx context.Context, in workflows.ApplyInput) error {
 		}
 		log("cannot start batch workflow, retrying", "batch", in.BatchID, "attempt", attempt, "error", err,
 			"failure", kind.String(), "in", delay)
-		if !sleep(ctx, delay) {
+		if !queue.Sleep(ctx, delay) {
 			<-p.open
 			return ctx.Err()
 		}
@@ -184,7 +184,7 @@ func (p *Pool) awaitClose(ctx context.Context, batchID string, b Batch) {
 			return
 		}
 		p.cfg.Logger.Warn("cannot tell whether batch workflow closed, asking again", "batch", batchID, "error", err, "in", delay)
-		if !sleep(ctx, delay) {
+		if !queue.Sleep(ctx, delay) {
 			return
 		}
 		delay = min(delay*2, waitRetryMax)
@@ -204,7 +204,7 @@ func (p *Pool) keep(ctx context.Context, letters []deadletter.Letter) error {
 			break
 		}
 		p.cfg.Logger.Warn("cannot keep dead letters, retrying", "letters", len(letters), "error", err, "in", delay)
-		if !sleep(ctx, delay) {
+		if !queue.Sleep(ctx, delay) {
 			return ctx.Err()
 		}
 		delay = min(delay*2, letterRetryMax)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
@@ -77,29 +76,6 @@ func TestClassify(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			require.Equal(t, tc.want.String(), classify(tc.err).String())
-		})
-	}
-}
-
-func TestReconnectBackoff(t *testing.T) {
-	const ms = time.Millisecond
-	for _, tc := range []struct {
-		name string
-		ups  []time.Duration // how long each connection consumed
-		want []time.Duration // the pause after each
-	}{
-		{"doubles up to a second", []time.Duration{0, 0, 0, 0, 0, 0}, []time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, time.Second, time.Second}},
-		{"a short connection does not reset", []time.Duration{0, 0, 0, 9 * time.Second}, []time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms}},
-		{"a healthy connection resets", []time.Duration{0, 0, 0, 0, 0, 10 * time.Second, 0}, []time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, time.Second, 100 * ms, 200 * ms}},
-		{"first drop after a long run", []time.Duration{time.Hour}, []time.Duration{100 * ms}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			b := newReconnectBackoff()
-			var got []time.Duration
-			for _, up := range tc.ups {
-				got = append(got, b.next(up))
-			}
-			require.Equal(t, tc.want, got)
 		})
 	}
 }

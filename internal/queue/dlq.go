@@ -24,11 +24,6 @@ const ReasonDeliveryLimit = "delivery_limit"
 const (
 	ingestBatch = 100                    // prefetch, and the most letters written at once
 	ingestWait  = 200 * time.Millisecond // how long a partial batch waits for more
-	// Reconnecting: 100 ms, doubling to 1 s, back to 100 ms once a
-	// connection has lasted healthyAfter.
-	reconnectMin = 100 * time.Millisecond
-	reconnectMax = time.Second
-	healthyAfter = 10 * time.Second
 	// Retrying a write the store refused: 100 ms, doubling to 10 s.
 	writeRetryMin = 100 * time.Millisecond
 	writeRetryMax = 10 * time.Second
@@ -59,21 +54,18 @@ type Ingester struct {
 // return its connection is closed and nothing it started still runs.
 func (g Ingester) Run(ctx context.Context) {
 	log := g.log()
-	backoff := reconnectMin
+	var r Reconnect
 	for {
 		start := time.Now()
 		err := g.consume(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		if time.Since(start) >= healthyAfter {
-			backoff = reconnectMin
-		}
-		log.Warn("dead-letter ingester disconnected, reconnecting", "error", err, "in", backoff)
-		if !sleepCtx(ctx, backoff) {
+		pause := r.Next(time.Since(start))
+		log.Warn("dead-letter ingester disconnected, reconnecting", "error", err, "in", pause)
+		if !Sleep(ctx, pause) {
 			return
 		}
-		backoff = min(backoff*2, reconnectMax)
 	}
 }
 
@@ -82,17 +74,6 @@ func (g Ingester) log() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return g.Logger
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // consume runs one connection: batches of deliveries, each written and then

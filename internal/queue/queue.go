@@ -5,8 +5,6 @@ package queue
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,8 +34,9 @@ func (t Topology) Exchange() string { return t.Prefix }
 // ChangesQueue is the quorum queue of changed rows.
 func (t Topology) ChangesQueue() string { return t.Prefix + ".changes" }
 
-// DeadLetterExchange is the fanout exchange that feeds the DLQ, both from the
-// broker (delivery limit) and from the DeadLetter activity.
+// DeadLetterExchange is the fanout exchange the broker dead-letters changes
+// to after the delivery limit; the worker moves them into the dead-letter
+// store.
 func (t Topology) DeadLetterExchange() string { return t.Prefix + ".dlx" }
 
 // DeadLetterQueue holds rows that could not be applied, for inspection.
@@ -82,7 +81,8 @@ func (t Topology) Declare(ch *amqp.Channel) error {
 	return nil
 }
 
-// Header names on dead letters.
+// Header names on dead letters that earlier versions published to the DLQ;
+// the ingester reads them so those letters keep their reasons.
 const (
 	HeaderReasonCode = "x-invsync-reason-code"
 	HeaderReason     = "x-invsync-reason"
@@ -90,27 +90,6 @@ const (
 	HeaderSKU        = "x-invsync-sku"
 	HeaderAttempts   = "x-invsync-attempts"
 )
-
-// DeadLetter is one row (or undecodable message) the pipeline gave up on.
-type DeadLetter struct {
-	Payload []byte              `json:"payload"` // the message body as received
-	SKU     string              `json:"sku,omitempty"`
-	Reason  inventory.Rejection `json:"reason"`
-	BatchID string              `json:"batch_id,omitempty"`
-	// Attempts is how many times the row has been tried and dead-lettered:
-	// 1 the first time, one more for each replay that failed again.
-	Attempts int `json:"attempts,omitempty"`
-}
-
-// ID names a dead letter by its payload and reason: a letter published
-// twice (a retried publish) has one ID, and so operations on it are exact.
-func (l DeadLetter) ID() string {
-	h := sha256.New()
-	h.Write(l.Payload)
-	h.Write([]byte{0})
-	h.Write([]byte(l.Reason.Code))
-	return hex.EncodeToString(h.Sum(nil)[:8])
-}
 
 // ChangeMessage encodes a change for the changes queue.
 func ChangeMessage(c inventory.Change) (amqp.Publishing, error) {
@@ -249,29 +228,6 @@ func (p *Publisher) PublishChanges(ctx context.Context, changes []inventory.Chan
 		msgs[i] = m
 	}
 	return p.Publish(ctx, p.topo.Exchange(), p.topo.ChangesQueue(), msgs)
-}
-
-// PublishDeadLetters publishes rejected rows to the DLQ with their reasons.
-func (p *Publisher) PublishDeadLetters(ctx context.Context, letters []DeadLetter) error {
-	msgs := make([]amqp.Publishing, len(letters))
-	now := time.Now().UTC()
-	for i, l := range letters {
-		msgs[i] = amqp.Publishing{
-			ContentType:  "application/json",
-			DeliveryMode: amqp.Persistent,
-			MessageId:    l.ID(),
-			Timestamp:    now,
-			Body:         l.Payload,
-			Headers: amqp.Table{
-				HeaderReasonCode: l.Reason.Code,
-				HeaderReason:     l.Reason.Message,
-				HeaderBatch:      l.BatchID,
-				HeaderSKU:        l.SKU,
-				HeaderAttempts:   int32(max(l.Attempts, 1)),
-			},
-		}
-	}
-	return p.Publish(ctx, p.topo.DeadLetterExchange(), "", msgs)
 }
 
 // Depth is a queue's message counts.

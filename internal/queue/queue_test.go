@@ -68,23 +68,6 @@ func TestPublishHonoursContext(t *testing.T) {
 	require.ErrorIs(t, p.PublishChanges(ctx, changes(10)), context.Canceled)
 }
 
-func TestDeadLettersCarryTheirReason(t *testing.T) {
-	ctx := context.Background()
-	topo := testenv.Topology(t)
-	p := queue.NewPublisher(testenv.AMQPURL(), topo)
-	defer p.Close()
-	require.NoError(t, p.PublishDeadLetters(ctx, []queue.DeadLetter{{
-		Payload: []byte(`{"sku":"X"}`), SKU: "X", BatchID: "b1",
-		Reason: inventory.Rejection{Code: inventory.ReasonPriceNegative, Message: "price -1 is negative"},
-	}}))
-	got := testenv.Drain(t, topo.DeadLetterQueue(), 1, 5*time.Second)
-	require.Len(t, got, 1)
-	require.Equal(t, `{"sku":"X"}`, string(got[0].Body))
-	require.Equal(t, inventory.ReasonPriceNegative, got[0].Headers[queue.HeaderReasonCode])
-	require.Equal(t, "price -1 is negative", got[0].Headers[queue.HeaderReason])
-	require.Equal(t, "b1", got[0].Headers[queue.HeaderBatch])
-}
-
 func TestDeliveryLimitDeadLettersAPoisonMessage(t *testing.T) {
 	ctx := context.Background()
 	topo := testenv.Topology(t)
