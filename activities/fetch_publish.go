@@ -25,13 +25,19 @@ type ChangeSource interface {
 // ChangePublisher puts changes on the changes queue, confirmed.
 type ChangePublisher interface {
 	PublishChanges(ctx context.Context, changes []inventory.Change) error
-	ChangesReady(ctx context.Context) (int, error)
+}
+
+// ChangesQueue says how many changes wait in the changes queue.
+type ChangesQueue interface {
+	ChangesWaiting(ctx context.Context) (int, error)
 }
 
 // Poller holds the clients of the activities that run on the ERP task queue.
 type Poller struct {
 	Source    ChangeSource
 	Publisher ChangePublisher
+	// Queue is read for the high-water mark.
+	Queue ChangesQueue
 	// DeadLetters keeps the rows that cannot become changes.
 	DeadLetters deadletter.Writer
 	// Limits bound every value read; zero: inventory.DefaultLimits.
@@ -48,8 +54,9 @@ type FetchInput struct {
 	// StopAt, when set, ends the read at this LastModified: a look-back
 	// re-reading a window behind the poller's cursor.
 	StopAt time.Time `json:"stop_at,omitzero"`
-	// HighWater is the number of ready messages in the changes queue at or
-	// above which no more pages are read; 0 disables the check.
+	// HighWater is the number of messages waiting in the changes queue
+	// (ready, or delivered and not yet acknowledged) at or above which no
+	// more pages are read; 0 disables the check.
 	HighWater int `json:"high_water"`
 }
 
@@ -122,13 +129,13 @@ func (p *Poller) FetchAndPublish(ctx context.Context, in FetchInput) (FetchResul
 	}
 	for res.Pages < in.MaxPages {
 		if in.HighWater > 0 {
-			ready, err := p.Publisher.ChangesReady(ctx)
+			waiting, err := p.Queue.ChangesWaiting(ctx)
 			if err != nil {
 				return res, err
 			}
-			if ready >= in.HighWater {
+			if waiting >= in.HighWater {
 				res.Throttled = true
-				activity.GetLogger(ctx).Info("changes queue at high-water mark, holding back", "ready", ready, "high_water", in.HighWater)
+				activity.GetLogger(ctx).Info("changes queue at high-water mark, holding back", "waiting", waiting, "high_water", in.HighWater)
 				return res, nil
 			}
 		}

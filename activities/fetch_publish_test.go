@@ -48,7 +48,7 @@ func newPollerFixture(t *testing.T, n int) *pollerFixture {
 	store, err := storefront.Open(ctx, storeDSN)
 	require.NoError(t, err)
 	t.Cleanup(store.Close)
-	f := &pollerFixture{poller: &Poller{Source: src, Publisher: pub, DeadLetters: store}, pub: pub, topo: topo,
+	f := &pollerFixture{poller: &Poller{Source: src, Publisher: pub, Queue: queue.Depths{Publisher: pub}, DeadLetters: store}, pub: pub, topo: topo,
 		erpDSN: dsn, storeDSN: storeDSN}
 	var s testsuite.WorkflowTestSuite
 	f.env = s.NewTestActivityEnvironment()

@@ -134,12 +134,13 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 
 	stuck := activities.NewStuckBatches()
+	depths := queue.Depths{
+		Management: queue.Management{URL: cfg.ManagementURL, AMQPURL: cfg.AMQPURL, Client: &http.Client{Timeout: 3 * time.Second}},
+		Publisher:  publisher,
+	}
 	mon, err := monitor.New(monitor.Config{
-		Poller: monitor.TemporalPoller{Client: tc, WorkflowID: workflows.PollWorkflowID(cfg.Source)},
-		Queues: queue.Depths{
-			Management: queue.Management{URL: cfg.ManagementURL, AMQPURL: cfg.AMQPURL, Client: &http.Client{Timeout: 3 * time.Second}},
-			Publisher:  publisher,
-		},
+		Poller:       monitor.TemporalPoller{Client: tc, WorkflowID: workflows.PollWorkflowID(cfg.Source)},
+		Queues:       depths,
 		ChangesQueue: topo.ChangesQueue(),
 		DeadLetters:  store,
 		Gather:       tel.Gather,
@@ -183,7 +184,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	})
 	erpWorker.RegisterWorkflow(workflows.PollERP)
 	erpWorker.RegisterActivity(&activities.Poller{
-		Source: source, Publisher: publisher, DeadLetters: store, Limits: cfg.Limits, Metrics: tel.Metrics,
+		Source: source, Publisher: publisher, Queue: depths, DeadLetters: store, Limits: cfg.Limits, Metrics: tel.Metrics,
 	})
 
 	// As many apply activities at once as the storefront pool has

@@ -189,7 +189,7 @@ func register(fs *flag.FlagSet, getenv func(string) string, c *Config) *registra
 	r.duration(&c.SettleDelay, "settle-delay", "INVSYNC_SETTLE_DELAY", workflows.DefaultSettleDelay, "poller, set by the starter: rows newer than the ERP clock minus this wait for a later poll")
 	r.duration(&c.Lookback, "lookback", "INVSYNC_LOOKBACK", 10*time.Minute, "poller, set by the starter: how far behind its cursor it re-reads for late commits (0: never)")
 	r.duration(&c.LookbackEvery, "lookback-every", "INVSYNC_LOOKBACK_EVERY", 5*time.Minute, "poller, set by the starter: how often it re-reads the look-back window")
-	r.int(&c.QueueHighWater, "queue-high-water", "INVSYNC_QUEUE_HIGH_WATER", 200000, "poller, set by the starter: ready changes at which it holds back (0: never)")
+	r.int(&c.QueueHighWater, "queue-high-water", "INVSYNC_QUEUE_HIGH_WATER", 200000, "poller, set by the starter: changes waiting in the queue (ready, or held unacknowledged by consumers) at which it holds back (0: never)")
 
 	r.int(&c.Limits.IntegerDigits, "max-integer-digits", "INVSYNC_MAX_INTEGER_DIGITS", inventory.DefaultIntegerDigits, "most digits before the point in a quantity, price or cost; longer numbers are dead-lettered")
 	r.int(&c.Limits.FractionDigits, "max-fraction-digits", "INVSYNC_MAX_FRACTION_DIGITS", inventory.DefaultFractionDigits, "most digits after the point in a price or cost (trailing zeros do not count)")

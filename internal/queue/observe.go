@@ -111,3 +111,16 @@ func (d Depths) Depth(ctx context.Context, queue string) (Depth, error) {
 	}
 	return d.Publisher.QueueDepth(ctx, queue)
 }
+
+// ChangesWaiting returns the changes not yet handed to Temporal: ready in the
+// changes queue, and delivered to consumers but not acknowledged when the
+// management API tells that. The poller holds back on it, so what sits in
+// the broker stays bounded; what is in Temporal is bounded by the consumers'
+// limit of open batches.
+func (d Depths) ChangesWaiting(ctx context.Context) (int, error) {
+	depth, err := d.Depth(ctx, d.Publisher.topo.ChangesQueue())
+	if err != nil {
+		return 0, err
+	}
+	return depth.Ready + max(depth.Unacked, 0), nil
+}
