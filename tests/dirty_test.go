@@ -137,6 +137,9 @@ func TestDirtyERPNeverStallsTheSync(t *testing.T) {
 	codes, _ = p.deadLetters(len(bad)+len(garbage), time.Second)
 	require.Len(t, codes, len(bad)+len(garbage), "reading the view again adds no letter")
 	require.Empty(t, failing(), "the poller was never failing")
+	status := queryStatus(t, temporal.Client(), p.pollerID())
+	require.GreaterOrEqual(t, status.Totals.Rejected, int64(8), "the rows that cannot be changes are counted by the poller")
+	require.Equal(t, 1, status.FutureRows, "the row from the future shows in the poller's status")
 	require.Zero(t, p.scrape().sum("invsync_queue_messages", `queue="changes"`, `state="ready"`), "the changes queue is empty")
 	p.stopWorker(30 * time.Second)
 }

@@ -85,6 +85,9 @@ type PollTotal struct {
 	Rows  int64 `json:"rows"`
 	// Reread counts rows published again by look-backs.
 	Reread int64 `json:"reread,omitempty"`
+	// Rejected counts rows read that could not become changes: each is a
+	// dead letter, and the cursor moved past it.
+	Rejected int64 `json:"rejected,omitempty"`
 	// Rewinds counts the times the ERP's clock went back (daylight saving
 	// ended) and the poller read the repeated interval again.
 	Rewinds int64 `json:"rewinds,omitempty"`
@@ -132,6 +135,10 @@ type PollStatus struct {
 	LastError  string    `json:"last_error,omitempty"`
 	// LastLookbackAt is when the last look-back finished.
 	LastLookbackAt time.Time `json:"last_lookback_at,omitzero"`
+	// FutureRows is the number of ERP rows dated past the ERP clock by more
+	// than the allowance that the last poll found (dead letters until the
+	// ERP fixes them).
+	FutureRows int `json:"future_rows,omitempty"`
 }
 
 // ResetCursorRequest moves the cursor, e.g. back to re-read a period.
@@ -296,6 +303,8 @@ func (p *poller) poll(ctx workflow.Context) (activities.FetchResult, error) {
 		p.status.CaughtUpTo = res.CaughtUpTo
 	}
 	p.in.Totals.Rows += int64(res.Rows)
+	p.in.Totals.Rejected += int64(res.Rejected)
+	p.status.FutureRows = res.Future
 	switch {
 	case p.resets != resets:
 	case res.Cursor.LastModified.Before(p.in.Cursor.LastModified):
