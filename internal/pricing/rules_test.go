@@ -216,3 +216,27 @@ func TestTheDemoRulesFileChecksOut(t *testing.T) {
 	require.Nil(t, rej)
 	require.Equal(t, int64(199), item.PriceCents, "clearance")
 }
+
+// BenchmarkApplyDemoRules prices rows with dev/pricing.yaml, compiled once as
+// the worker does per rules version: the time per row, validation included.
+func BenchmarkApplyDemoRules(b *testing.B) {
+	src, err := os.ReadFile("../../dev/pricing.yaml")
+	require.NoError(b, err)
+	rules, err := Parse(src)
+	require.NoError(b, err)
+	lim := inventory.DefaultLimits()
+	rows := []inventory.Change{
+		change("SKU-0000001", "19.99", "12.50", "electronics", 3),
+		change("SKU-0012345", "1234.50", "800", "tools", 12),
+		change("SKU-0200000", "7.25", "", "garden", 0),
+		change("SKU-0000042", "15.00", "9.99", "kitchen", 40),
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, rej := rules.Apply(rows[i%len(rows)], lim, changedAt); rej != nil {
+			b.Fatal(rej)
+		}
+		i++
+	}
+}
