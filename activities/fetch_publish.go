@@ -4,7 +4,6 @@ package activities
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -96,6 +95,9 @@ type FetchResult struct {
 	Future int `json:"future,omitempty"`
 }
 
+// pollHeartbeatEvery is how often a poll heartbeats besides after each page.
+const pollHeartbeatEvery = 3 * time.Second
+
 // futureCheck is the most rows from the future one poll looks at.
 const futureCheck = 100
 
@@ -114,7 +116,7 @@ func (p *Poller) FetchAndPublish(ctx context.Context, in FetchInput) (FetchResul
 	// Heartbeat on a ticker as well as after each page, so a slow ERP query
 	// does not look like a dead worker, while a dead worker is noticed within
 	// the heartbeat timeout. The details are always the last confirmed state.
-	hb := startHeartbeat(ctx, res)
+	hb := startHeartbeat(ctx, pollHeartbeatEvery, res)
 	defer hb.stop()
 	start := time.Now()
 	clock, err := p.Source.Clock(ctx)
@@ -255,49 +257,4 @@ func (p *Poller) future(ctx context.Context, clock inventory.Clock, res *FetchRe
 	res.Future = len(letters)
 	activity.GetLogger(ctx).Warn("ERP rows dated in the future are dead letters until the ERP fixes them", "rows", len(letters))
 	return p.DeadLetters.PutDeadLetters(ctx, letters)
-}
-
-// heartbeat records the latest confirmed result now and then every
-// heartbeatEvery until stopped.
-type heartbeat struct {
-	ctx    context.Context
-	mu     sync.Mutex
-	last   FetchResult
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-const heartbeatEvery = 3 * time.Second
-
-func startHeartbeat(ctx context.Context, first FetchResult) *heartbeat {
-	tctx, cancel := context.WithCancel(ctx)
-	h := &heartbeat{ctx: ctx, last: first, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(h.done)
-		t := time.NewTicker(heartbeatEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-tctx.Done():
-				return
-			case <-t.C:
-				h.mu.Lock()
-				activity.RecordHeartbeat(ctx, h.last)
-				h.mu.Unlock()
-			}
-		}
-	}()
-	return h
-}
-
-func (h *heartbeat) record(r FetchResult) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.last = r
-	activity.RecordHeartbeat(h.ctx, r)
-}
-
-func (h *heartbeat) stop() {
-	h.cancel()
-	<-h.done
 }

@@ -90,30 +90,3 @@ func (s *StuckBatches) List() []StuckBatch {
 	slices.SortFunc(out, func(a, b StuckBatch) int { return a.Since.Compare(b.Since) })
 	return out
 }
-
-// keepAlive heartbeats the activity of ctx every second until the returned
-// func is called, so a worker that dies holding it is noticed within the
-// heartbeat timeout rather than its whole start-to-close timeout. Outside an
-// activity (a direct call in a test, or from another activity) it does
-// nothing.
-func keepAlive(ctx context.Context) (stop func()) {
-	if !activity.IsActivity(ctx) {
-		return func() {}
-	}
-	tctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-tctx.Done():
-				return
-			case <-t.C:
-				activity.RecordHeartbeat(ctx)
-			}
-		}
-	}()
-	return func() { cancel(); <-done }
-}

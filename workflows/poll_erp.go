@@ -264,7 +264,10 @@ func (p *poller) run(ctx workflow.Context) error {
 			p.status.State = StateThrottled
 		}
 		wait := p.in.Interval
-		if res.Settling && err == nil {
+		switch {
+		case err != nil:
+			wait = min(wait, failingRetry)
+		case res.Settling:
 			wait = min(wait, max(p.in.SettleDelay, time.Second))
 		}
 		p.status.NextPollAt = workflow.Now(ctx).Add(wait)
@@ -371,11 +374,18 @@ func (p *poller) fetch(ctx workflow.Context, from inventory.Cursor, stopAt time.
 // poller report it as failing and try again at its next interval: an ERP
 // outage shows in the status instead of hiding in an endless retry.
 var pollRetry = &temporal.RetryPolicy{
-	InitialInterval:    time.Second,
+	InitialInterval:    500 * time.Millisecond,
 	BackoffCoefficient: 2,
-	MaximumInterval:    30 * time.Second,
-	MaximumAttempts:    5,
+	// Short gaps: a broker or ERP that was away for seconds is read again
+	// within two seconds of its return. Each attempt is one clock query
+	// when the ERP is down, and none at the ERP when the broker is (the
+	// queue's depth is read first).
+	MaximumInterval: 2 * time.Second,
+	MaximumAttempts: 8,
 }
+
+// failingRetry is the longest a failing poller waits before it tries again.
+const failingRetry = 5 * time.Second
 
 // lookbackDue reports whether a look-back should run now. Histories from
 // before look-backs existed replay without one.

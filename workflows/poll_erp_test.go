@@ -239,7 +239,7 @@ func TestPollERPReportsAnERPOutage(t *testing.T) {
 		v, err := e.QueryWorkflow(QueryStatus)
 		require.NoError(t, err)
 		require.NoError(t, v.Get(&during))
-	}, 25*time.Second) // after the retries (1+2+4+8 s), before the next interval
+	}, 13*time.Second) // after the retries (0.5+1+2+2+2+2+2 s), before the failing poller tries again (5 s)
 	e.ExecuteWorkflow(PollERP, PollInput{Cursor: cursorAt(1, "A"), PollsPerRun: 2})
 
 	require.Equal(t, StateFailing, during.State)
