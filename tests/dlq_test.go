@@ -91,7 +91,7 @@ func TestPricingRulesAndDeadLetterOperations(t *testing.T) {
 	call := regexp.MustCompile(`# temporal (workflow execute .*)`).FindStringSubmatch(out)
 	require.NotNil(t, call, out)
 	args := append(shellWords(t, call[1]), "--address", temporal.FrontendHostPort())
-	cli, err := temporalCLI()
+	cli, err := testenv.TemporalCLI()
 	require.NoError(t, err)
 	viaCLI, err := exec.Command(cli, args...).CombinedOutput()
 	require.NoError(t, err, "%s", viaCLI)

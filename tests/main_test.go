@@ -13,6 +13,8 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
+
+	"github.com/invsync/invsync/internal/testenv"
 )
 
 var (
@@ -38,7 +40,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "build binaries:", err)
 		return 1
 	}
-	cli, err := temporalCLI()
+	cli, err := testenv.TemporalCLI()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -63,22 +65,4 @@ func run(m *testing.M) int {
 	}
 	defer temporal.Stop()
 	return m.Run()
-}
-
-// temporalCLI finds the temporal CLI that dev/test installs.
-func temporalCLI() (string, error) {
-	if p := os.Getenv("INVSYNC_TEMPORAL_CLI"); p != "" {
-		return p, nil
-	}
-	if p, err := exec.LookPath("temporal"); err == nil {
-		return p, nil
-	}
-	out, err := exec.Command("go", "env", "GOPATH").Output()
-	if err == nil {
-		p := filepath.Join(string(out[:len(out)-1]), "bin", "temporal")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("the temporal CLI is needed for the end-to-end tests: run dev/test, which installs it")
 }

@@ -18,7 +18,7 @@ import (
 // tells an operator to.
 func temporalCmd(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cli, err := temporalCLI()
+	cli, err := testenv.TemporalCLI()
 	require.NoError(t, err)
 	out, err := exec.Command(cli, append(args, "--address", temporal.FrontendHostPort())...).CombinedOutput()
 	return string(out), err
