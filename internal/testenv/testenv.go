@@ -1,5 +1,8 @@
 // Package testenv gives integration tests their own PostgreSQL databases and
-// RabbitMQ names on the real servers, and removes them afterwards.
+// RabbitMQ names on the machine's servers, and removes them afterwards; and,
+// for tests that stop or kill a service, private RabbitMQ nodes, PostgreSQL
+// clusters and Temporal dev servers of their own (services.go), so the
+// machine's services stay up.
 package testenv
 
 import (
