@@ -33,13 +33,6 @@ type Applier struct {
 	Stuck *StuckBatches
 }
 
-func (a *Applier) limits() inventory.Limits {
-	if a.Limits == (inventory.Limits{}) {
-		return inventory.DefaultLimits()
-	}
-	return a.Limits
-}
-
 // RuleSource gives the pricing and validation rules in force. They may
 // change between calls (a reloaded file); an activity uses one set
 // throughout, and a workflow never sees them, so replays stay deterministic.
@@ -82,7 +75,7 @@ type UpsertResult struct {
 // shows as stuck once it has failed for StuckAfter.
 func (a *Applier) UpsertBatch(ctx context.Context, in UpsertInput) (UpsertResult, error) {
 	defer keepAlive(ctx)()
-	rules, lim, now := a.rules(), a.limits(), time.Now()
+	rules, lim, now := a.rules(), a.Limits.OrDefault(), time.Now()
 	res := UpsertResult{RulesVersion: rules.Version}
 	rows := make([]row, 0, len(in.Changes))
 	for _, c := range in.Changes {
@@ -93,9 +86,8 @@ func (a *Applier) UpsertBatch(ctx context.Context, in UpsertInput) (UpsertResult
 		}
 		rows = append(rows, row{item, c})
 	}
-	refused := len(res.Rejected)
 	up, err := a.isolate(ctx, in.BatchID, rows, &res)
-	if err == nil && len(rows) > 1 && len(res.Rejected)-refused == len(rows) && sameState(up) {
+	if err == nil && len(rows) > 1 && len(up) == len(rows) && sameState(up) {
 		err = fmt.Errorf("the storefront refuses every row of the batch: %w", up[0])
 	}
 	if err != nil {

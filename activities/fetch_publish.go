@@ -192,18 +192,11 @@ func (p *Poller) FetchAndPublish(ctx context.Context, in FetchInput) (FetchResul
 	return res, nil
 }
 
-func (p *Poller) limits() inventory.Limits {
-	if p.Limits == (inventory.Limits{}) {
-		return inventory.DefaultLimits()
-	}
-	return p.Limits
-}
-
 // publish turns a page of rows into changes and dead letters, keeps the
 // letters, and publishes the changes, confirmed. Letters are kept first: a
 // retry after a failed publish writes them again, which changes nothing.
 func (p *Poller) publish(ctx context.Context, page []inventory.Row, clock inventory.Clock, res *FetchResult) error {
-	lim := p.limits()
+	lim := p.Limits.OrDefault()
 	changes := make([]inventory.Change, 0, len(page))
 	var letters []deadletter.Letter
 	for _, r := range page {
@@ -238,7 +231,7 @@ func (p *Poller) publish(ctx context.Context, page []inventory.Row, clock invent
 // such a row would never be read, nor seen by anyone. The query is a seek to
 // the end of the (last_modified, sku) index.
 func (p *Poller) future(ctx context.Context, clock inventory.Clock, res *FetchResult) error {
-	lim := p.limits()
+	lim := p.Limits.OrDefault()
 	start := time.Now()
 	rows, err := p.Source.Future(ctx, clock.Wall.Add(lim.FutureAllowance), futureCheck)
 	if err != nil {

@@ -183,28 +183,12 @@ var errClosed = errors.New("delivery channel closed")
 // consume runs one connection until it fails or ctx is done, and says how
 // long it was consuming.
 func (p *Pool) consume(ctx context.Context, id int) (time.Duration, error) {
-	conn, err := queue.Dial(p.cfg.URL, fmt.Sprintf("%s-consumer-%d", p.cfg.Topology.Prefix, id))
+	conn, _, deliveries, err := queue.Consume(p.cfg.URL, fmt.Sprintf("%s-consumer-%d", p.cfg.Topology.Prefix, id),
+		p.cfg.Topology, p.cfg.Topology.ChangesQueue(), p.cfg.BatchSize)
 	if err != nil {
 		return 0, err
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return 0, err
-	}
-	defer ch.Close()
-	if err := p.cfg.Topology.Declare(ch); err != nil {
-		return 0, err
-	}
-	if err := ch.Qos(p.cfg.BatchSize, 0, false); err != nil {
-		return 0, err
-	}
-	// Plain Consume: ConsumeWithContext cancels from a goroutine of its own,
-	// which races with the Close below and can hang it.
-	deliveries, err := ch.Consume(p.cfg.Topology.ChangesQueue(), fmt.Sprintf("invsync-%d", id), false, false, false, false, nil)
-	if err != nil {
-		return 0, err
-	}
 	p.cfg.Logger.Info("consumer connected", "consumer", id, "queue", p.cfg.Topology.ChangesQueue())
 	since := time.Now()
 	err = p.gather(ctx, deliveries)

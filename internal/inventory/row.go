@@ -79,6 +79,14 @@ func DefaultLimits() Limits {
 	return Limits{IntegerDigits: DefaultIntegerDigits, FractionDigits: DefaultFractionDigits, FutureAllowance: DefaultFutureAllowance}
 }
 
+// OrDefault is lim, or DefaultLimits when lim is zero (not configured).
+func (lim Limits) OrDefault() Limits {
+	if lim == (Limits{}) {
+		return DefaultLimits()
+	}
+	return lim
+}
+
 // Validate checks the limits themselves.
 func (lim Limits) Validate() error {
 	var errs []error

@@ -79,31 +79,14 @@ func (g Ingester) log() *slog.Logger {
 // consume runs one connection: batches of deliveries, each written and then
 // acknowledged. It returns nil once ctx is done, else why it stopped.
 func (g Ingester) consume(ctx context.Context) error {
-	name := g.Topology.Prefix + "-dlq-ingest"
-	conn, err := Dial(g.URL, name)
+	conn, ch, deliveries, err := Consume(g.URL, g.Topology.Prefix+"-dlq-ingest", g.Topology, g.Topology.DeadLetterQueue(), ingestBatch)
 	if err != nil {
 		return err
 	}
 	// Unacknowledged deliveries go back to the queue as the connection
 	// closes: only here, once per connection, never in a loop.
 	defer func() { _ = conn.CloseDeadline(time.Now().Add(closeWithin)) }()
-	ch, err := conn.Channel()
-	if err != nil {
-		return fmt.Errorf("rabbitmq: channel: %w", err)
-	}
-	if err := g.Topology.Declare(ch); err != nil {
-		return err
-	}
-	if err := ch.Qos(ingestBatch, 0, false); err != nil {
-		return fmt.Errorf("rabbitmq: qos: %w", err)
-	}
 	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
-	// Plain Consume: ConsumeWithContext cancels from a goroutine of its own,
-	// which races with the close above.
-	deliveries, err := ch.Consume(g.Topology.DeadLetterQueue(), name, false, false, false, false, nil)
-	if err != nil {
-		return fmt.Errorf("rabbitmq: consume %s: %w", g.Topology.DeadLetterQueue(), err)
-	}
 	var batch []amqp.Delivery
 	wait := time.NewTimer(ingestWait)
 	wait.Stop()

@@ -138,6 +138,43 @@ func Dial(url, name string) (*amqp.Connection, error) {
 	return conn, nil
 }
 
+// Consume opens a connection named name, declares the topology, and
+// consumes queue with at most prefetch deliveries unacknowledged. The caller
+// closes the connection; deliveries it has not acknowledged by then go back
+// to the queue.
+func Consume(url, name string, topo Topology, queue string, prefetch int) (*amqp.Connection, *amqp.Channel, <-chan amqp.Delivery, error) {
+	conn, err := Dial(url, name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ch, deliveries, err := consume(conn, name, topo, queue, prefetch)
+	if err != nil {
+		conn.Close()
+		return nil, nil, nil, err
+	}
+	return conn, ch, deliveries, nil
+}
+
+func consume(conn *amqp.Connection, name string, topo Topology, queue string, prefetch int) (*amqp.Channel, <-chan amqp.Delivery, error) {
+	ch, err := conn.Channel()
+	if err != nil {
+		return nil, nil, fmt.Errorf("rabbitmq: channel: %w", err)
+	}
+	if err := topo.Declare(ch); err != nil {
+		return nil, nil, err
+	}
+	if err := ch.Qos(prefetch, 0, false); err != nil {
+		return nil, nil, fmt.Errorf("rabbitmq: qos: %w", err)
+	}
+	// Plain Consume: ConsumeWithContext cancels from a goroutine of its own,
+	// which races with the caller's close and can hang it.
+	deliveries, err := ch.Consume(queue, name, false, false, false, false, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("rabbitmq: consume %s: %w", queue, err)
+	}
+	return ch, deliveries, nil
+}
+
 func (p *Publisher) channel() (*amqp.Channel, error) {
 	if p.ch != nil && !p.ch.IsClosed() {
 		return p.ch, nil
