@@ -2,8 +2,6 @@ package tests
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -83,35 +81,16 @@ func TestChaosEachFaultRecovers(t *testing.T) {
 // is a database on the shared PostgreSQL.
 func newChaosPipeline(t testing.TB, skus int, rabbit *testenv.RabbitMQ, store *testenv.Postgres, server *testenv.Temporal, extraEnv ...string) *pipeline {
 	testenv.Exec(t, store.URL("postgres"), "CREATE DATABASE invsync_store")
-	p := &pipeline{
-		t:        t,
-		erpDSN:   testenv.Database(t, "invsync_erp"),
+	// The test's node has no management API. A closed port makes the
+	// worker count queues over AMQP instead of asking the shared node's API,
+	// which does not know these queues.
+	env := append([]string{"INVSYNC_RABBITMQ_MANAGEMENT_URL=http://127.0.0.1:1"}, extraEnv...)
+	return newPipelineOn(t, skus, servers{
+		temporal: server.Address(),
 		storeDSN: store.URL("invsync_store"),
+		amqpURL:  rabbit.URL(),
 		topo:     queue.Topology{Prefix: testenv.Name("invsync_test")},
-		source:   strings.ReplaceAll(testenv.Name("src"), "_", "-"),
-	}
-	p.env = append(os.Environ(),
-		"INVSYNC_TEMPORAL_ADDRESS="+server.Address(),
-		"INVSYNC_ERP_DSN="+p.readerDSN(),
-		"INVSYNC_STORE_DSN="+p.storeDSN,
-		"INVSYNC_AMQP_URL="+rabbit.URL(),
-		// The test's node has no management API. A closed port makes the
-		// worker count queues over AMQP instead of asking the shared
-		// node's API, which does not know these queues.
-		"INVSYNC_RABBITMQ_MANAGEMENT_URL=http://127.0.0.1:1",
-		"INVSYNC_QUEUE_PREFIX="+p.topo.Prefix,
-		"INVSYNC_SOURCE="+p.source,
-		"INVSYNC_ERP_TASK_QUEUE="+p.source+"-erp",
-		"INVSYNC_APPLY_TASK_QUEUE="+p.source+"-apply",
-		"INVSYNC_POLL_INTERVAL=1s",
-		"INVSYNC_SETTLE_DELAY=200ms",
-		"INVSYNC_ERP_POLLS_PER_SECOND=10",
-		"INVSYNC_HTTP_ADDR=127.0.0.1:0",
-	)
-	p.env = append(p.env, extraEnv...)
-	out := p.run("demoerp", "setup", "-dsn", p.erpDSN, "-skus", fmt.Sprint(skus))
-	require.Contains(t, out, fmt.Sprintf("demo ERP ready: %d SKUs", skus))
-	return p
+	}, env...)
 }
 
 // storeRows counts the storefront's rows, 0 before the worker created the

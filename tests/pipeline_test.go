@@ -36,20 +36,39 @@ type pipeline struct {
 }
 
 func newPipeline(t testing.TB, skus int, extraEnv ...string) *pipeline {
+	return newPipelineOn(t, skus, servers{
+		temporal: temporal.FrontendHostPort(),
+		storeDSN: testenv.Database(t, "invsync_store"),
+		amqpURL:  testenv.AMQPURL(),
+		topo:     testenv.Topology(t),
+	}, extraEnv...)
+}
+
+// servers are what a pipeline runs against besides its ERP.
+type servers struct {
+	temporal string // frontend host:port
+	storeDSN string
+	amqpURL  string
+	topo     queue.Topology
+}
+
+// newPipelineOn is a deployment of its own on the given servers, with a demo
+// ERP of skus rows in a database of its own on the shared PostgreSQL.
+func newPipelineOn(t testing.TB, skus int, s servers, extraEnv ...string) *pipeline {
 	p := &pipeline{
 		t:        t,
 		erpDSN:   testenv.Database(t, "invsync_erp"),
-		storeDSN: testenv.Database(t, "invsync_store"),
-		topo:     testenv.Topology(t),
+		storeDSN: s.storeDSN,
+		topo:     s.topo,
 		source:   strings.ReplaceAll(testenv.Name("src"), "_", "-"),
 	}
 	p.env = append(os.Environ(),
-		"INVSYNC_TEMPORAL_ADDRESS="+temporal.FrontendHostPort(),
+		"INVSYNC_TEMPORAL_ADDRESS="+s.temporal,
 		// The pipeline reads the ERP as a login that may only SELECT from
 		// the view, as in production.
 		"INVSYNC_ERP_DSN="+p.readerDSN(),
 		"INVSYNC_STORE_DSN="+p.storeDSN,
-		"INVSYNC_AMQP_URL="+testenv.AMQPURL(),
+		"INVSYNC_AMQP_URL="+s.amqpURL,
 		"INVSYNC_QUEUE_PREFIX="+p.topo.Prefix,
 		"INVSYNC_SOURCE="+p.source,
 		"INVSYNC_ERP_TASK_QUEUE="+p.source+"-erp",
