@@ -2,8 +2,12 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
+
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/invsync/invsync/internal/deadletter"
 	"github.com/invsync/invsync/internal/inventory"
@@ -12,8 +16,10 @@ import (
 	"github.com/invsync/invsync/internal/telemetry"
 )
 
-// Store is the storefront's write side.
+// Store is the storefront's write side: staged batches in, rows out.
 type Store interface {
+	Batch(ctx context.Context, id string) (storefront.StagedBatch, error)
+	FinishBatch(ctx context.Context, id string, outcome []byte) error
 	Upsert(ctx context.Context, items []inventory.Item) (storefront.UpsertResult, error)
 }
 
@@ -47,25 +53,52 @@ func (a *Applier) rules() *pricing.Rules {
 	return a.Rules.Current()
 }
 
-// UpsertInput is a batch of changes.
+// UpsertInput names a staged batch.
 type UpsertInput struct {
-	BatchID string             `json:"batch_id"`
-	Changes []inventory.Change `json:"changes"`
+	BatchID string `json:"batch_id"`
+	// Changes carries the batch itself in workflows started before batches
+	// were staged; a staged batch is read from the storefront.
+	Changes []inventory.Change `json:"changes,omitempty"`
 }
 
 // UpsertResult says what became of each row of a batch.
 type UpsertResult struct {
-	Applied  int                 `json:"applied"`
-	Stale    int                 `json:"stale"`
+	Applied int `json:"applied"`
+	Stale   int `json:"stale"`
+	// DeadLettered counts the rows that cannot be applied, kept as dead
+	// letters with their reasons.
+	DeadLettered int `json:"dead_lettered,omitempty"`
+	// Rejected are those rows as letters for the workflow to keep, for a
+	// batch that Changes carries; a staged batch keeps its own.
 	Rejected []deadletter.Letter `json:"rejected,omitempty"`
 	// RulesVersion names the pricing rules the batch was priced with.
 	RulesVersion string `json:"rules_version"`
+	// SKUs names the rows by what became of them, so the batch's history
+	// answers it.
+	SKUs *BatchSKUs `json:"skus,omitempty"`
 }
 
-// UpsertBatch validates and prices the batch, writes the valid rows in one
-// guarded upsert, and returns the rejected ones with their reasons. It is
-// idempotent: a retry after a lost reply finds the rows already written and
-// counts them stale.
+// BatchSKUs is what became of each row of a batch, by SKU. The lists stop at
+// maxSKUBytes of SKUs in all, so a result stays small whatever the SKUs hold;
+// Omitted counts the SKUs left out.
+type BatchSKUs struct {
+	Applied []string `json:"applied,omitempty"`
+	// Unchanged rows were older than, or the same as, the storefront's.
+	Unchanged []string `json:"unchanged,omitempty"`
+	// DeadLettered gives each dead-lettered row's reason code.
+	DeadLettered map[string]string `json:"dead_lettered,omitempty"`
+	Omitted      int               `json:"omitted,omitempty"`
+}
+
+// maxSKUBytes bounds the SKUs a result names: about 14 bytes of history per
+// row for the usual SKU, and a batch's result far below Temporal's payload
+// warning (512 KB) whatever they hold.
+const maxSKUBytes = 96 << 10
+
+// UpsertBatch validates and prices a staged batch, writes the valid rows in
+// one guarded upsert, keeps the rejected ones as dead letters with their
+// reasons, and records the batch's outcome. It is idempotent: a retry after
+// a lost reply finds the outcome and returns it.
 //
 // When the storefront refuses the batch with an error that is not transient,
 // the batch is halved until the rows at fault are found: each is rejected
@@ -75,27 +108,113 @@ type UpsertResult struct {
 // shows as stuck once it has failed for StuckAfter.
 func (a *Applier) UpsertBatch(ctx context.Context, in UpsertInput) (UpsertResult, error) {
 	defer keepAlive(ctx)()
+	if len(in.Changes) > 0 {
+		res, letters, err := a.apply(ctx, in.BatchID, in.Changes)
+		res.Rejected = letters
+		return res, err
+	}
+	staged, err := a.Store.Batch(ctx, in.BatchID)
+	if errors.Is(err, storefront.ErrNotStaged) {
+		return UpsertResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "NotStaged", err)
+	}
+	if err != nil {
+		return UpsertResult{}, err
+	}
+	var res UpsertResult
+	if staged.Applied() {
+		if err := json.Unmarshal(staged.Outcome, &res); err != nil {
+			return UpsertResult{}, fmt.Errorf("batch %s: recorded outcome: %w", in.BatchID, err)
+		}
+		return res, nil
+	}
+	changes, err := inventory.DecodeChanges(staged.Changes)
+	if err != nil {
+		return UpsertResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("batch %s: staged changes: %v", in.BatchID, err), "BadStagedBatch", err)
+	}
+	res, letters, err := a.apply(ctx, in.BatchID, changes)
+	if err != nil {
+		return UpsertResult{}, err
+	}
+	if err := a.DeadLetter(ctx, DeadLetterInput{BatchID: in.BatchID, Letters: letters}); err != nil {
+		return UpsertResult{}, err
+	}
+	res.DeadLettered = len(letters)
+	outcome, err := json.Marshal(res)
+	if err != nil {
+		return UpsertResult{}, err
+	}
+	if err := a.Store.FinishBatch(ctx, in.BatchID, outcome); err != nil {
+		return UpsertResult{}, err
+	}
+	return res, nil
+}
+
+// apply prices changes and upserts the valid ones, and returns the letters
+// of those that cannot be applied.
+func (a *Applier) apply(ctx context.Context, batchID string, changes []inventory.Change) (UpsertResult, []deadletter.Letter, error) {
 	rules, lim, now := a.rules(), a.Limits.OrDefault(), time.Now()
 	res := UpsertResult{RulesVersion: rules.Version}
-	rows := make([]row, 0, len(in.Changes))
-	for _, c := range in.Changes {
+	var letters []deadletter.Letter
+	rows := make([]row, 0, len(changes))
+	for _, c := range changes {
 		item, rej := rules.Apply(c, lim, now)
 		if rej != nil {
-			res.Rejected = append(res.Rejected, deadLetter(in.BatchID, c, *rej))
+			letters = append(letters, deadLetter(batchID, c, *rej))
 			continue
 		}
 		rows = append(rows, row{item, c})
 	}
-	up, err := a.isolate(ctx, in.BatchID, rows, &res)
+	var applied []string
+	up, err := a.isolate(ctx, batchID, rows, &res, &applied, &letters)
 	if err == nil && len(rows) > 1 && len(up) == len(rows) && sameState(up) {
 		err = fmt.Errorf("the storefront refuses every row of the batch: %w", up[0])
 	}
 	if err != nil {
-		a.Stuck.failed(ctx, in.BatchID, err)
-		return UpsertResult{}, err
+		a.Stuck.failed(ctx, batchID, err)
+		return UpsertResult{}, nil, err
 	}
-	a.Stuck.done(in.BatchID)
-	return res, nil
+	a.Stuck.done(batchID)
+	res.SKUs = skusOf(rows, applied, letters)
+	return res, letters, nil
+}
+
+// skusOf names each row by what became of it, within maxSKUBytes.
+func skusOf(rows []row, applied []string, letters []deadletter.Letter) *BatchSKUs {
+	s := &BatchSKUs{}
+	budget := maxSKUBytes
+	take := func(sku string) bool {
+		if len(sku) > budget {
+			s.Omitted++
+			return false
+		}
+		budget -= len(sku)
+		return true
+	}
+	written := make(map[string]bool, len(applied))
+	for _, sku := range applied {
+		written[sku] = true
+		if take(sku) {
+			s.Applied = append(s.Applied, sku)
+		}
+	}
+	for _, r := range rows {
+		if sku := r.item.SKU; !written[sku] {
+			written[sku] = true // a SKU twice in the batch is named once
+			if take(sku) {
+				s.Unchanged = append(s.Unchanged, sku)
+			}
+		}
+	}
+	for _, l := range letters {
+		if take(l.SKU) {
+			if s.DeadLettered == nil {
+				s.DeadLettered = map[string]string{}
+			}
+			s.DeadLettered[l.SKU] = l.Reason.Code
+		}
+	}
+	return s
 }
 
 // row is a priced item and the change it came from.
@@ -105,8 +224,10 @@ type row struct {
 }
 
 // isolate upserts rows, halving on errors that one row may cause until each
-// such row is rejected alone. It returns the errors the rejected rows met.
-func (a *Applier) isolate(ctx context.Context, batchID string, rows []row, res *UpsertResult) ([]error, error) {
+// such row is rejected alone. It adds the applied rows' SKUs to applied and
+// the rejected rows' letters to letters, and returns the errors the rejected
+// rows met.
+func (a *Applier) isolate(ctx context.Context, batchID string, rows []row, res *UpsertResult, applied *[]string, letters *[]deadletter.Letter) ([]error, error) {
 	if len(rows) == 0 {
 		return nil, nil
 	}
@@ -119,21 +240,22 @@ func (a *Applier) isolate(ctx context.Context, batchID string, rows []row, res *
 	case err == nil:
 		res.Applied += up.Applied
 		res.Stale += up.Stale
+		*applied = append(*applied, up.SKUs...)
 		return nil, nil
 	case storefront.IsTransient(err):
 		return nil, err
 	case len(rows) == 1:
-		res.Rejected = append(res.Rejected, deadLetter(batchID, rows[0].change, inventory.Rejection{
+		*letters = append(*letters, deadLetter(batchID, rows[0].change, inventory.Rejection{
 			Code: inventory.ReasonStorefrontRejected, Message: err.Error(),
 		}))
 		return []error{err}, nil
 	}
 	half := len(rows) / 2
-	left, err := a.isolate(ctx, batchID, rows[:half], res)
+	left, err := a.isolate(ctx, batchID, rows[:half], res, applied, letters)
 	if err != nil {
 		return nil, err
 	}
-	right, err := a.isolate(ctx, batchID, rows[half:], res)
+	right, err := a.isolate(ctx, batchID, rows[half:], res, applied, letters)
 	return append(left, right...), err
 }
 

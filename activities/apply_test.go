@@ -24,7 +24,7 @@ func TestUpsertBatchRejectsInvalidRowsAndAppliesTheRest(t *testing.T) {
 	require.NoError(t, err)
 	defer store.Close()
 
-	a := &Applier{Store: store}
+	a := &Applier{Store: store, DeadLetters: store}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a)
@@ -34,31 +34,66 @@ func TestUpsertBatchRejectsInvalidRowsAndAppliesTheRest(t *testing.T) {
 		p := "1.00"
 		return inventory.Change{SKU: sku, Quantity: &qty, Price: &p, LastModified: at, ObservedAt: at}
 	}
-	in := UpsertInput{BatchID: "b", Changes: []inventory.Change{
-		mk("OK-1", 1), mk("NUL\x00BYTE", 1), mk("OK-2", 2), mk("NEG", -1),
-	}}
+	in := stage(t, store, "b", mk("OK-1", 1), mk("NUL\x00BYTE", 1), mk("OK-2", 2), mk("NEG", -1), mk("OK-1", 1))
 	v, err := env.ExecuteActivity(a.UpsertBatch, in)
 	require.NoError(t, err)
 	var res UpsertResult
 	require.NoError(t, v.Get(&res))
 	require.Equal(t, 2, res.Applied, "the good rows of the batch are applied")
-	require.Len(t, res.Rejected, 2)
-	reasons := map[string]string{}
-	for _, r := range res.Rejected {
-		reasons[r.SKU] = r.Reason.Code
-		require.Equal(t, "b", r.BatchID)
-	}
-	require.Equal(t, map[string]string{
+	require.Equal(t, 2, res.DeadLettered)
+	require.Empty(t, res.Rejected, "a staged batch keeps its letters itself")
+	want := map[string]string{
 		"NEG":           inventory.ReasonQuantityNegative,
 		`"NUL\x00BYTE"`: inventory.ReasonSKUInvalid, // shown escaped
-	}, reasons)
+	}
+	require.Equal(t, &BatchSKUs{Applied: []string{"OK-1", "OK-2"}, DeadLettered: want}, res.SKUs,
+		"the result names each row by what became of it, a repeated SKU once")
+	letters, err := store.ListDeadLetters(ctx, storefront.DeadLetterFilter{}, 10)
+	require.NoError(t, err)
+	reasons := map[string]string{}
+	for _, l := range letters {
+		reasons[l.SKU] = l.Reason.Code
+		require.Equal(t, "b", l.BatchID)
+	}
+	require.Equal(t, want, reasons)
 
-	// The activity is idempotent: a retry applies nothing new.
+	// The activity is idempotent: a retry after a lost reply returns the
+	// recorded outcome and writes nothing.
+	var again UpsertResult
 	v, err = env.ExecuteActivity(a.UpsertBatch, in)
 	require.NoError(t, err)
-	require.NoError(t, v.Get(&res))
-	require.Equal(t, 0, res.Applied)
-	require.Equal(t, 2, res.Stale)
+	require.NoError(t, v.Get(&again))
+	require.Equal(t, res, again)
+
+	// A batch staged again, as a redelivered one is, stays applied.
+	b, err := inventory.EncodeChanges([]inventory.Change{mk("OK-1", 7)})
+	require.NoError(t, err)
+	require.NoError(t, store.StageBatch(ctx, "b", 1, b))
+	v, err = env.ExecuteActivity(a.UpsertBatch, in)
+	require.NoError(t, err)
+	require.NoError(t, v.Get(&again))
+	require.Equal(t, res, again)
+
+	// The same rows in a new batch are unchanged.
+	v, err = env.ExecuteActivity(a.UpsertBatch, stage(t, store, "c", mk("OK-1", 1), mk("OK-2", 2)))
+	require.NoError(t, err)
+	require.NoError(t, v.Get(&again))
+	require.Equal(t, 0, again.Applied)
+	require.Equal(t, 2, again.Stale)
+	require.Equal(t, []string{"OK-1", "OK-2"}, again.SKUs.Unchanged)
+
+	// A batch never staged cannot be applied, now or on any retry.
+	_, err = env.ExecuteActivity(a.UpsertBatch, UpsertInput{BatchID: "never"})
+	require.ErrorContains(t, err, "not staged")
+}
+
+// stage stages changes as a consumer does and returns the activity's input.
+func stage(t *testing.T, store *storefront.Store, id string, cs ...inventory.Change) UpsertInput {
+	t.Helper()
+	b, err := inventory.EncodeChanges(cs)
+	require.NoError(t, err)
+	require.NoError(t, store.StageBatch(context.Background(), id, len(cs), b))
+	return UpsertInput{BatchID: id}
 }
 
 // TestUpsertBatchIsolatesAnyErrorOneRowCauses: a trigger that raises for
@@ -81,7 +116,7 @@ BEGIN
 END $$`, `CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON inventory FOR EACH ROW EXECUTE FUNCTION refuse()`)
 
 	stuck := NewStuckBatches()
-	a := &Applier{Store: store, Stuck: stuck}
+	a := &Applier{Store: store, DeadLetters: store, Stuck: stuck}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a)
@@ -95,16 +130,19 @@ END $$`, `CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON inventory FOR EACH RO
 		q, p := int64(i), "1.00"
 		changes = append(changes, inventory.Change{SKU: sku, Quantity: &q, Price: &p, LastModified: at, ObservedAt: at})
 	}
-	v, err := env.ExecuteActivity(a.UpsertBatch, UpsertInput{BatchID: "b", Changes: changes})
+	v, err := env.ExecuteActivity(a.UpsertBatch, stage(t, store, "b", changes...))
 	require.NoError(t, err)
 	var res UpsertResult
 	require.NoError(t, v.Get(&res))
 	require.Equal(t, 97, res.Applied)
+	require.Equal(t, 3, res.DeadLettered)
+	letters, err := store.ListDeadLetters(ctx, storefront.DeadLetterFilter{}, 10)
+	require.NoError(t, err)
 	var bad []string
-	for _, r := range res.Rejected {
-		require.Equal(t, inventory.ReasonStorefrontRejected, r.Reason.Code)
-		require.Contains(t, r.Reason.Message, "P0001")
-		bad = append(bad, r.SKU)
+	for _, l := range letters {
+		require.Equal(t, inventory.ReasonStorefrontRejected, l.Reason.Code)
+		require.Contains(t, l.Reason.Message, "P0001")
+		bad = append(bad, l.SKU)
 	}
 	require.ElementsMatch(t, []string{"BAD-017", "BAD-064", "BAD-065"}, bad)
 	require.Empty(t, stuck.List())
@@ -119,7 +157,7 @@ END $$`, `CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON inventory FOR EACH RO
 	for i := range changes {
 		changes[i].ObservedAt = at.Add(time.Second) // a newer read, so each row would be written
 	}
-	_, err = env.ExecuteActivity(a.UpsertBatch, UpsertInput{BatchID: "all", Changes: changes})
+	_, err = env.ExecuteActivity(a.UpsertBatch, stage(t, store, "all", changes...))
 	require.ErrorContains(t, err, "refuses every row")
 	stuck.now = func() time.Time { return time.Now().Add(StuckAfter) }
 	list := stuck.List()

@@ -239,7 +239,7 @@ func (a *Applier) ReplayDeadLetters(ctx context.Context, in SelectDeadLetters) (
 
 // replayChunk replays one chunk and counts what became of it in res.
 func (a *Applier) replayChunk(ctx context.Context, batchID string, chunk []storefront.DeadLetter, res *ReplayResult) error {
-	batch := UpsertInput{BatchID: batchID}
+	var changes []inventory.Change
 	// The letters behind each change, by the change's letter ID: the letter
 	// UpsertBatch returns for a change that fails again is named after the
 	// change, and is written back under the ID of the letter replayed.
@@ -262,19 +262,20 @@ func (a *Applier) replayChunk(ctx context.Context, batchID string, chunk []store
 		}
 		id := deadletter.ForChange(c, inventory.Rejection{}, "", "").ID
 		origins[id] = append(origins[id], l)
-		batch.Changes = append(batch.Changes, c)
+		changes = append(changes, c)
 	}
 	var up UpsertResult
-	if len(batch.Changes) > 0 {
+	var rejected []deadletter.Letter
+	if len(changes) > 0 {
 		var err error
-		if up, err = a.UpsertBatch(ctx, batch); err != nil {
+		if up, rejected, err = a.apply(ctx, batchID, changes); err != nil {
 			return err
 		}
 	}
 	var again []deadletter.Letter
 	rejectedBy := map[string]int{}
 	handled := map[string]bool{} // a change in the chunk twice is rejected twice
-	for _, r := range up.Rejected {
+	for _, r := range rejected {
 		if handled[r.ID] {
 			continue
 		}

@@ -72,6 +72,20 @@ func (f *pollerFixture) ready(t *testing.T) int {
 	return n
 }
 
+// published drains the n messages of the changes queue and returns the
+// changes they hold.
+func (f *pollerFixture) published(t *testing.T, n int) []inventory.Change {
+	t.Helper()
+	var out []inventory.Change
+	for _, d := range testenv.Drain(t, f.topo.ChangesQueue(), n, 10*time.Second) {
+		cs, bad, err := inventory.DecodeChangeSet(d.Body)
+		require.NoError(t, err)
+		require.Empty(t, bad)
+		out = append(out, cs...)
+	}
+	return out
+}
+
 func TestFetchAndPublishPagesUpToTheLimitAndSaysMore(t *testing.T) {
 	f := newPollerFixture(t, 250)
 	time.Sleep(50 * time.Millisecond)
@@ -80,18 +94,17 @@ func TestFetchAndPublishPagesUpToTheLimitAndSaysMore(t *testing.T) {
 	require.Equal(t, 2, res.Pages)
 	require.True(t, res.More)
 	require.Equal(t, int64(50), res.Backlog, "rows left to read are counted")
-	require.Equal(t, 200, f.ready(t))
+	require.Equal(t, 2, f.ready(t), "a page of 100 rows is one change set")
 
 	res = f.fetch(t, FetchInput{Cursor: res.Cursor, PageSize: 100, MaxPages: 2, SettleDelay: time.Millisecond})
 	require.Equal(t, 50, res.Rows)
 	require.False(t, res.More)
 	require.Zero(t, res.Backlog)
-	require.Equal(t, 250, f.ready(t))
+	require.Equal(t, 3, f.ready(t))
 
-	got := testenv.Drain(t, f.topo.ChangesQueue(), 250, 10*time.Second)
 	seen := map[string]bool{}
-	for _, d := range got {
-		seen[d.MessageId] = true
+	for _, c := range f.published(t, 3) {
+		seen[c.MessageID()] = true
 	}
 	require.Len(t, seen, 250, "each row published once")
 }
@@ -101,23 +114,23 @@ func TestFetchAndPublishResumesFromItsHeartbeat(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	// A first attempt published 10 rows, heartbeated, and died.
 	first := f.fetch(t, FetchInput{PageSize: 10, MaxPages: 1, SettleDelay: time.Millisecond})
-	require.Equal(t, 10, f.ready(t))
+	require.Equal(t, 1, f.ready(t))
 	f.env.SetHeartbeatDetails(first)
 	// The retry gets the original input but carries on from the heartbeat.
 	res := f.fetch(t, FetchInput{PageSize: 10, MaxPages: 5, SettleDelay: time.Millisecond})
 	require.Equal(t, 30, res.Rows, "rows count across attempts")
-	require.Equal(t, 30, f.ready(t), "nothing before the heartbeat is published again")
 	require.Equal(t, "SKU-0000030", res.Cursor.SKU)
+	require.Len(t, f.published(t, 3), 30, "nothing before the heartbeat is published again")
 }
 
 func TestFetchAndPublishHoldsBackAtHighWater(t *testing.T) {
 	f := newPollerFixture(t, 30)
 	time.Sleep(50 * time.Millisecond)
 	f.fetch(t, FetchInput{PageSize: 20, MaxPages: 1, SettleDelay: time.Millisecond})
-	res := f.fetch(t, FetchInput{Cursor: inventory.Cursor{}, PageSize: 20, MaxPages: 1, SettleDelay: time.Millisecond, HighWater: 20})
+	res := f.fetch(t, FetchInput{Cursor: inventory.Cursor{}, PageSize: 20, MaxPages: 1, SettleDelay: time.Millisecond, HighWater: 1})
 	require.True(t, res.Throttled)
 	require.Zero(t, res.Rows)
-	require.Equal(t, 20, f.ready(t), "nothing was published while the queue was at its high-water mark")
+	require.Equal(t, 1, f.ready(t), "nothing was published while the queue was at its high-water mark")
 }
 
 func TestFetchAndPublishLeavesUnsettledRows(t *testing.T) {
@@ -205,11 +218,8 @@ func TestFetchAndPublishDeadLettersWhatCannotBeAChange(t *testing.T) {
 	require.Equal(t, 7, res.Rejected)
 	require.Equal(t, want, letters())
 
-	got := testenv.Drain(t, f.topo.ChangesQueue(), 4, 5*time.Second)
 	var skus []string
-	for _, d := range got {
-		c, err := inventory.DecodeChange(d.Body)
-		require.NoError(t, err)
+	for _, c := range f.published(t, 4) {
 		skus = append(skus, c.SKU)
 		if c.SKU == "GOOD-1" {
 			require.Equal(t, int64(12), *c.Quantity, "decimal(38,20) quantity read exactly")

@@ -10,7 +10,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/invsync/invsync/activities"
-	"github.com/invsync/invsync/internal/deadletter"
 	"github.com/invsync/invsync/internal/inventory"
 )
 
@@ -18,10 +17,15 @@ import (
 // run.
 const DefaultApplyTaskQueue = "invsync-apply"
 
-// ApplyInput is one batch of deliveries from the changes queue.
+// ApplyInput names one batch of changes from the changes queue. The consumer
+// staged the batch's changes in the storefront under BatchID, so history
+// holds the batch's name and size, not its rows.
 type ApplyInput struct {
-	BatchID string             `json:"batch_id"`
-	Changes []inventory.Change `json:"changes"`
+	BatchID string `json:"batch_id"`
+	Rows    int    `json:"rows,omitempty"`
+	// Changes carries the batch itself in workflows started before batches
+	// were staged.
+	Changes []inventory.Change `json:"changes,omitempty"`
 }
 
 // ApplyResult counts what became of the batch.
@@ -56,9 +60,10 @@ var retryForever = &temporal.RetryPolicy{
 	MaximumInterval:    time.Minute,
 }
 
-// ApplyChanges validates, prices and upserts a batch, then sends the rows that
-// cannot be applied to the DLQ with their reasons. Transient failures are
-// retried without limit: a storefront outage delays a batch, never drops it.
+// ApplyChanges validates, prices and upserts a staged batch; the rows that
+// cannot be applied become dead letters with their reasons. Transient
+// failures are retried without limit: a storefront outage delays a batch,
+// never drops it.
 func ApplyChanges(ctx workflow.Context, in ApplyInput) (ApplyResult, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute,
@@ -68,22 +73,17 @@ func ApplyChanges(ctx workflow.Context, in ApplyInput) (ApplyResult, error) {
 	// noticed in seconds, while a large batch may take its time.
 	upsertCtx := workflow.WithHeartbeatTimeout(ctx, 5*time.Second)
 	var a *activities.Applier
-	var res ApplyResult
-	var letters []deadletter.Letter
-	if len(in.Changes) > 0 {
-		var up activities.UpsertResult
-		if err := workflow.ExecuteActivity(upsertCtx, a.UpsertBatch, activities.UpsertInput{
-			BatchID: in.BatchID, Changes: in.Changes,
-		}).Get(ctx, &up); err != nil {
-			return res, err
-		}
-		res.Applied, res.Stale = up.Applied, up.Stale
-		letters = append(letters, up.Rejected...)
+	var up activities.UpsertResult
+	if err := workflow.ExecuteActivity(upsertCtx, a.UpsertBatch, activities.UpsertInput{
+		BatchID: in.BatchID, Changes: in.Changes,
+	}).Get(ctx, &up); err != nil {
+		return ApplyResult{}, err
 	}
-	res.Rejected = len(letters)
-	if len(letters) > 0 {
+	res := ApplyResult{Applied: up.Applied, Stale: up.Stale, Rejected: up.DeadLettered + len(up.Rejected)}
+	// A batch the input carries hands its letters back to be kept here.
+	if len(up.Rejected) > 0 {
 		if err := workflow.ExecuteActivity(ctx, a.DeadLetter, activities.DeadLetterInput{
-			BatchID: in.BatchID, Letters: letters,
+			BatchID: in.BatchID, Letters: up.Rejected,
 		}).Get(ctx, nil); err != nil {
 			return res, err
 		}

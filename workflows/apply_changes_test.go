@@ -22,9 +22,35 @@ func change(sku string, qty int64, price string) inventory.Change {
 // memStore is a storefront stand-in for workflow unit tests; the real
 // upsert is tested against PostgreSQL in internal/storefront.
 type memStore struct {
-	fail  int // fail this many calls first
-	calls int
-	rows  map[string]inventory.Item
+	fail    int // fail this many calls first
+	calls   int
+	rows    map[string]inventory.Item
+	batches map[string]storefront.StagedBatch
+}
+
+func newMemStore() *memStore {
+	return &memStore{rows: map[string]inventory.Item{}, batches: map[string]storefront.StagedBatch{}}
+}
+
+// stage stages changes as a consumer does and returns the workflow input.
+func (m *memStore) stage(t *testing.T, id string, cs ...inventory.Change) ApplyInput {
+	b, err := inventory.EncodeChanges(cs)
+	require.NoError(t, err)
+	m.batches[id] = storefront.StagedBatch{Changes: b}
+	return ApplyInput{BatchID: id, Rows: len(cs)}
+}
+
+func (m *memStore) Batch(_ context.Context, id string) (storefront.StagedBatch, error) {
+	b, ok := m.batches[id]
+	if !ok {
+		return b, storefront.ErrNotStaged
+	}
+	return b, nil
+}
+
+func (m *memStore) FinishBatch(_ context.Context, id string, outcome []byte) error {
+	m.batches[id] = storefront.StagedBatch{Outcome: outcome}
+	return nil
 }
 
 func (m *memStore) Upsert(_ context.Context, items []inventory.Item) (storefront.UpsertResult, error) {
@@ -35,7 +61,11 @@ func (m *memStore) Upsert(_ context.Context, items []inventory.Item) (storefront
 	for _, it := range items {
 		m.rows[it.SKU] = it
 	}
-	return storefront.UpsertResult{Applied: len(items)}, nil
+	res := storefront.UpsertResult{Applied: len(items)}
+	for _, it := range items {
+		res.SKUs = append(res.SKUs, it.SKU)
+	}
+	return res, nil
 }
 
 type memDLQ struct{ letters []deadletter.Letter }
@@ -53,9 +83,10 @@ func newApplyEnv(store *memStore, dlq *memDLQ) *testsuite.TestWorkflowEnvironmen
 }
 
 func TestApplyChangesRetriesTransientFailures(t *testing.T) {
-	store, dlq := &memStore{fail: 2, rows: map[string]inventory.Item{}}, &memDLQ{}
+	store, dlq := newMemStore(), &memDLQ{}
+	store.fail = 2
 	e := newApplyEnv(store, dlq)
-	e.ExecuteWorkflow(ApplyChanges, ApplyInput{BatchID: "b1", Changes: []inventory.Change{change("A", 1, "1.00")}})
+	e.ExecuteWorkflow(ApplyChanges, store.stage(t, "b1", change("A", 1, "1.00")))
 
 	require.NoError(t, e.GetWorkflowError())
 	require.Equal(t, 3, store.calls, "two failures, then success")
@@ -66,16 +97,9 @@ func TestApplyChangesRetriesTransientFailures(t *testing.T) {
 }
 
 func TestApplyChangesSendsInvalidRowsToDeadLetter(t *testing.T) {
-	store, dlq := &memStore{rows: map[string]inventory.Item{}}, &memDLQ{}
+	store, dlq := newMemStore(), &memDLQ{}
 	e := newApplyEnv(store, dlq)
-	e.ExecuteWorkflow(ApplyChanges, ApplyInput{
-		BatchID: "b2",
-		Changes: []inventory.Change{
-			change("GOOD", 5, "2.50"),
-			change("BAD", 5, "-1"),
-			change("", 1, "1"),
-		},
-	})
+	e.ExecuteWorkflow(ApplyChanges, store.stage(t, "b2", change("GOOD", 5, "2.50"), change("BAD", 5, "-1"), change("", 1, "1")))
 
 	require.NoError(t, e.GetWorkflowError())
 	var res ApplyResult
@@ -93,8 +117,43 @@ func TestApplyChangesSendsInvalidRowsToDeadLetter(t *testing.T) {
 	require.ElementsMatch(t, []string{
 		"BAD:" + inventory.ReasonPriceNegative, ":" + inventory.ReasonSKUEmpty,
 	}, codes)
+	require.True(t, store.batches["b2"].Applied(), "the batch's outcome is recorded")
+	require.Nil(t, store.batches["b2"].Changes, "and its changes dropped")
 }
 
+// TestApplyChangesOfAnAppliedBatchReturnsItsOutcome: a batch run again (an
+// activity retried after a lost reply, a workflow started again once its
+// history is gone) applies nothing and answers as the first run did.
+func TestApplyChangesOfAnAppliedBatchReturnsItsOutcome(t *testing.T) {
+	store, dlq := newMemStore(), &memDLQ{}
+	in := store.stage(t, "b4", change("A", 1, "1.00"), change("B", -1, "1.00"))
+	e := newApplyEnv(store, dlq)
+	e.ExecuteWorkflow(ApplyChanges, in)
+	var first ApplyResult
+	require.NoError(t, e.GetWorkflowResult(&first))
+	require.Equal(t, ApplyResult{Applied: 1, Rejected: 1}, first)
+
+	e = newApplyEnv(store, dlq)
+	e.ExecuteWorkflow(ApplyChanges, in)
+	var again ApplyResult
+	require.NoError(t, e.GetWorkflowResult(&again))
+	require.Equal(t, first, again)
+	require.Equal(t, 1, store.calls, "nothing upserted again")
+	require.Len(t, dlq.letters, 1, "no letter written again")
+}
+
+// TestApplyChangesOfABatchNeverStagedFails: without its changes a batch
+// cannot be applied, and retrying cannot bring them: the workflow fails at
+// once, where an operator sees it, instead of retrying forever.
+func TestApplyChangesOfABatchNeverStagedFails(t *testing.T) {
+	e := newApplyEnv(newMemStore(), &memDLQ{})
+	e.ExecuteWorkflow(ApplyChanges, ApplyInput{BatchID: "gone", Rows: 3})
+	require.ErrorContains(t, e.GetWorkflowError(), "not staged")
+}
+
+// TestApplyChangesRetriesDeadLetterUntilPublished: a batch the workflow
+// input carries, as workflows started before staging do, hands its letters
+// back to the workflow to keep.
 func TestApplyChangesRetriesDeadLetterUntilPublished(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	e := s.NewTestWorkflowEnvironment()

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/invsync/invsync/internal/consumer"
 	"github.com/invsync/invsync/internal/erp"
 	"github.com/invsync/invsync/internal/inventory"
 	"github.com/invsync/invsync/internal/queue"
@@ -70,13 +71,11 @@ type Config struct {
 	ManagementURL string
 }
 
-// Bounds of the batch settings. A batch travels as one workflow input and
-// one activity input, and Temporal refuses a payload over 2 MB: a batch is
-// kept well below it.
+// Bounds of the batch settings. A batch is held in memory by a consumer and
+// by the activity that applies it, and staged in the storefront as one value.
 const (
-	DefaultBatchBytes = 512 << 10
-	MaxBatchBytes     = 1 << 20
-	MaxBatchSize      = 10000
+	MaxBatchBytes = 64 << 20
+	MaxBatchSize  = 50000
 )
 
 // Option describes one setting for the reference documentation.
@@ -176,9 +175,9 @@ func register(fs *flag.FlagSet, getenv func(string) string, c *Config) *registra
 	r.secret(&c.AMQPURL, "amqp-url", "INVSYNC_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL")
 	r.str(&c.QueuePrefix, "queue-prefix", "INVSYNC_QUEUE_PREFIX", "inventory", "RabbitMQ names: exchange <p>, queues <p>.changes and <p>.dlq, DLX <p>.dlx")
 	r.int(&c.DeliveryLimit, "delivery-limit", "INVSYNC_DELIVERY_LIMIT", 20, "redeliveries of one message before the broker dead-letters it")
-	r.int(&c.Consumers, "consumers", "INVSYNC_CONSUMERS", 5, "RabbitMQ consumers in the worker")
-	r.int(&c.BatchSize, "batch-size", "INVSYNC_BATCH_SIZE", 500, "most changes per ApplyChanges workflow (also the prefetch)")
-	r.int(&c.BatchBytes, "batch-bytes", "INVSYNC_BATCH_BYTES", DefaultBatchBytes, "most bytes of messages per ApplyChanges workflow (at most 1 MiB: Temporal refuses payloads over 2 MB)")
+	r.int(&c.Consumers, "consumers", "INVSYNC_CONSUMERS", consumer.DefaultConsumers, "RabbitMQ consumers in the worker")
+	r.int(&c.BatchSize, "batch-size", "INVSYNC_BATCH_SIZE", consumer.DefaultBatchSize, "most changes per ApplyChanges workflow")
+	r.int(&c.BatchBytes, "batch-bytes", "INVSYNC_BATCH_BYTES", consumer.DefaultBatchBytes, "most bytes of change sets per ApplyChanges workflow: what a consumer holds and stages at once")
 	r.int(&c.MaxOpenBatches, "max-open-batches", "INVSYNC_MAX_OPEN_BATCHES", 50, "consumers stop taking deliveries while this many ApplyChanges workflows they started are open")
 	r.int(&c.StoreConnections, "store-connections", "INVSYNC_STORE_CONNECTIONS", 8, "storefront connections per worker, and so apply activities at once")
 	r.duration(&c.BatchWait, "batch-wait", "INVSYNC_BATCH_WAIT", 200*time.Millisecond, "how long a partial batch waits for more changes")
@@ -189,7 +188,7 @@ func register(fs *flag.FlagSet, getenv func(string) string, c *Config) *registra
 	r.duration(&c.SettleDelay, "settle-delay", "INVSYNC_SETTLE_DELAY", workflows.DefaultSettleDelay, "poller, set by the starter: rows newer than the ERP clock minus this wait for a later poll")
 	r.duration(&c.Lookback, "lookback", "INVSYNC_LOOKBACK", 10*time.Minute, "poller, set by the starter: how far behind its cursor it re-reads for late commits (0: never)")
 	r.duration(&c.LookbackEvery, "lookback-every", "INVSYNC_LOOKBACK_EVERY", 5*time.Minute, "poller, set by the starter: how often it re-reads the look-back window")
-	r.int(&c.QueueHighWater, "queue-high-water", "INVSYNC_QUEUE_HIGH_WATER", 200000, "poller, set by the starter: changes waiting in the queue (ready, or held unacknowledged by consumers) at which it holds back (0: never)")
+	r.int(&c.QueueHighWater, "queue-high-water", "INVSYNC_QUEUE_HIGH_WATER", 500, "poller, set by the starter: change sets (messages of up to 64 KiB) waiting in the queue, ready or held unacknowledged by consumers, at which it holds back (0: never)")
 
 	r.int(&c.Limits.IntegerDigits, "max-integer-digits", "INVSYNC_MAX_INTEGER_DIGITS", inventory.DefaultIntegerDigits, "most digits before the point in a quantity, price or cost; longer numbers are dead-lettered")
 	r.int(&c.Limits.FractionDigits, "max-fraction-digits", "INVSYNC_MAX_FRACTION_DIGITS", inventory.DefaultFractionDigits, "most digits after the point in a price or cost (trailing zeros do not count)")
@@ -246,8 +245,8 @@ func (c Config) Validate() error {
 	if c.BatchSize > MaxBatchSize {
 		errs = append(errs, fmt.Errorf("batch-size %d: at most %d", c.BatchSize, MaxBatchSize))
 	}
-	if c.BatchBytes < inventory.MaxMessageBytes || c.BatchBytes > MaxBatchBytes {
-		errs = append(errs, fmt.Errorf("batch-bytes %d: want %d to %d (Temporal refuses payloads over 2 MB)", c.BatchBytes, inventory.MaxMessageBytes, MaxBatchBytes))
+	if c.BatchBytes < inventory.MaxSetBytes || c.BatchBytes > MaxBatchBytes {
+		errs = append(errs, fmt.Errorf("batch-bytes %d: want %d to %d", c.BatchBytes, inventory.MaxSetBytes, MaxBatchBytes))
 	}
 	if c.MaxOpenBatches < 1 || c.StoreConnections < 1 {
 		errs = append(errs, errors.New("max-open-batches and store-connections must be at least 1"))

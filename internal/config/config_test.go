@@ -97,7 +97,8 @@ func TestLoadBoundsBatchesAndLimits(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-batch-bytes", "3000000"}, "batch-bytes"},
+		{[]string{"-batch-bytes", "100000000"}, "batch-bytes"},
+		{[]string{"-batch-bytes", "100000"}, "batch-bytes"},
 		{[]string{"-batch-size", "100000"}, "batch-size"},
 		{[]string{"-max-integer-digits", "19"}, "integer digits"},
 		{[]string{"-fractional-quantity", "round"}, "fractional-quantity"},

@@ -19,16 +19,16 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/invsync/invsync/internal/deadletter"
+	"github.com/invsync/invsync/internal/inventory"
 	"github.com/invsync/invsync/internal/queue"
 	"github.com/invsync/invsync/internal/telemetry"
-	"github.com/invsync/invsync/workflows"
 )
 
-// BatchStarter durably starts the workflow for a batch. Starting a batch that
-// was started before must succeed without running it again, and return that
-// earlier workflow to wait on.
+// BatchStarter durably starts the workflow for a batch of changes named id.
+// Starting a batch that was started before must succeed without running it
+// again, and return that earlier workflow to wait on.
 type BatchStarter interface {
-	StartBatch(ctx context.Context, in workflows.ApplyInput) (Batch, error)
+	StartBatch(ctx context.Context, id string, changes []inventory.Change) (Batch, error)
 }
 
 // Batch is the workflow of a started batch.
@@ -41,11 +41,13 @@ type Batch interface {
 
 // Defaults of Config.
 const (
-	defaultConsumers = 5
-	defaultBatchSize = 500
-	// defaultBatchBytes keeps a batch's workflow input far below Temporal's
-	// payload limit (2 MB unless the server says otherwise).
-	defaultBatchBytes   = 512 << 10
+	DefaultConsumers = 5
+	// DefaultBatchSize makes a backlog of 500,000 rows 100 batches: few
+	// enough that Temporal's per-workflow cost vanishes, small enough that a
+	// batch applies in well under a second.
+	DefaultBatchSize = 5000
+	// DefaultBatchBytes bounds what one batch holds in memory and stages.
+	DefaultBatchBytes   = 2 << 20
 	defaultBatchWait    = 200 * time.Millisecond
 	defaultStartTimeout = 30 * time.Second
 )
@@ -56,13 +58,13 @@ type Config struct {
 	Topology queue.Topology
 	// Consumers is the number of concurrent consumers (connections).
 	Consumers int
-	// BatchSize is the most deliveries in one batch; it is also the prefetch.
+	// BatchSize is the most changes in one batch. A message is a change set
+	// of many; a batch closes when it holds BatchSize changes or more.
 	BatchSize int
-	// BatchBytes is the most message body bytes in one batch, so that a
-	// batch's workflow input stays well within Temporal's payload limit. A
-	// delivery that would take a batch past it closes the batch first; a
-	// single delivery larger than this is a batch of its own (and, being
-	// larger than any change, a dead letter). Default 512 KiB.
+	// BatchBytes is the most message body bytes in one batch: what a
+	// consumer holds and stages at once. A delivery that would take a batch
+	// past it closes the batch first. The prefetch, in messages, is twice
+	// what fills it with change sets of inventory.DefaultSetBytes.
 	BatchBytes int
 	// BatchWait is how long a partial batch waits for more deliveries.
 	BatchWait time.Duration
@@ -105,13 +107,13 @@ func New(cfg Config, starter BatchStarter) *Pool {
 		panic("consumer: New needs a BatchStarter and Config.DeadLetters")
 	}
 	if cfg.Consumers <= 0 {
-		cfg.Consumers = defaultConsumers
+		cfg.Consumers = DefaultConsumers
 	}
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = defaultBatchSize
+		cfg.BatchSize = DefaultBatchSize
 	}
 	if cfg.BatchBytes <= 0 {
-		cfg.BatchBytes = defaultBatchBytes
+		cfg.BatchBytes = DefaultBatchBytes
 	}
 	if cfg.BatchWait <= 0 {
 		cfg.BatchWait = defaultBatchWait
@@ -184,7 +186,7 @@ var errClosed = errors.New("delivery channel closed")
 // long it was consuming.
 func (p *Pool) consume(ctx context.Context, id int) (time.Duration, error) {
 	conn, _, deliveries, err := queue.Consume(p.cfg.URL, fmt.Sprintf("%s-consumer-%d", p.cfg.Topology.Prefix, id),
-		p.cfg.Topology, p.cfg.Topology.ChangesQueue(), p.cfg.BatchSize)
+		p.cfg.Topology, p.cfg.Topology.ChangesQueue(), p.prefetch())
 	if err != nil {
 		return 0, err
 	}
@@ -195,12 +197,20 @@ func (p *Pool) consume(ctx context.Context, id int) (time.Duration, error) {
 	return time.Since(since), err
 }
 
-// gather batches deliveries by count, bytes and time and hands each batch
+// prefetch is how many messages a consumer holds unacknowledged: twice what
+// fills a batch with full change sets, so the next batch gathers while one is
+// handed on, and never more than BatchSize (single changes, as earlier
+// versions published them).
+func (p *Pool) prefetch() int {
+	return max(1, min(p.cfg.BatchSize, 2*p.cfg.BatchBytes/inventory.DefaultSetBytes))
+}
+
+// gather batches deliveries by changes, bytes and time and hands each batch
 // on. It returns nil once ctx is done; deliveries not acked by then go back
 // to the queue when the channel closes.
 func (p *Pool) gather(ctx context.Context, deliveries <-chan amqp.Delivery) error {
-	var batch []amqp.Delivery
-	size := 0
+	var batch []received
+	size, rows := 0, 0
 	defer func() { p.cfg.Metrics.InFlight(context.WithoutCancel(ctx), -len(batch)) }()
 	wait := time.NewTimer(p.cfg.BatchWait)
 	wait.Stop()
@@ -211,7 +221,7 @@ func (p *Pool) gather(ctx context.Context, deliveries <-chan amqp.Delivery) erro
 			return err
 		}
 		p.cfg.Metrics.InFlight(ctx, -len(batch))
-		batch, size = batch[:0], 0
+		batch, size, rows = batch[:0], 0, 0
 		return nil
 	}
 	for {
@@ -233,12 +243,13 @@ func (p *Pool) gather(ctx context.Context, deliveries <-chan amqp.Delivery) erro
 					return err
 				}
 			}
-			batch, size = append(batch, d), size+len(d.Body)
+			r := decode(d)
+			batch, size, rows = append(batch, r), size+len(d.Body), rows+len(r.changes)
 			p.cfg.Metrics.InFlight(ctx, 1)
 			if len(batch) == 1 {
 				wait.Reset(p.cfg.BatchWait)
 			}
-			if len(batch) >= p.cfg.BatchSize || size >= p.cfg.BatchBytes {
+			if rows >= p.cfg.BatchSize || size >= p.cfg.BatchBytes {
 				if err := flush(); err != nil {
 					return err
 				}

@@ -48,7 +48,8 @@ type starter struct {
 	maxOpen  int
 }
 
-func (s *starter) StartBatch(_ context.Context, in workflows.ApplyInput) (consumer.Batch, error) {
+func (s *starter) StartBatch(_ context.Context, id string, changes []inventory.Change) (consumer.Batch, error) {
+	in := workflows.ApplyInput{BatchID: id, Changes: changes}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.attempts++
@@ -269,6 +270,16 @@ func publishBodies(t *testing.T, pub *queue.Publisher, topo queue.Topology, bodi
 	require.NoError(t, pub.Publish(context.Background(), topo.Exchange(), topo.ChangesQueue(), msgs))
 }
 
+// publishEach publishes each change as a message of its own, as polls that
+// each find one change do.
+func publishEach(t *testing.T, pub *queue.Publisher, topo queue.Topology, cs []inventory.Change) {
+	t.Helper()
+	sets, err := inventory.EncodeChangeSets(cs, 1)
+	require.NoError(t, err)
+	require.Len(t, sets, len(cs))
+	publishBodies(t, pub, topo, sets...)
+}
+
 // requireStartedOnce checks that each SKU reached exactly one started batch
 // and that nothing else did.
 func requireStartedOnce(t *testing.T, s *starter, want []string) {
@@ -412,7 +423,7 @@ func TestPoolStartFailures(t *testing.T) {
 			for i, at := range []int{92, 55, 18}[3-tc.poison:] {
 				all = slices.Insert(all, at, change(fmt.Sprintf("poison-%d", i)))
 			}
-			require.NoError(t, pub.PublishChanges(ctx, all))
+			publishEach(t, pub, topo, all)
 
 			s, box := &starter{refuse: tc.refuse}, &letterBox{}
 			pool, stop := run(t, consumer.Config{
@@ -451,15 +462,20 @@ func TestPoolCapsBatchBytes(t *testing.T) {
 			pub := queue.NewPublisher(testenv.AMQPURL(), topo)
 			defer pub.Close()
 			good := changes("sized", 300)
-			size := map[string]int{}
+			// Change sets of about 1 KiB, so that a batch holds several.
+			sets, err := inventory.EncodeChangeSets(good, 1<<10)
+			require.NoError(t, err)
+			setOf := map[string]int{}
 			total := 0
-			for _, c := range good {
-				m, err := queue.ChangeMessage(c)
+			for i, set := range sets {
+				cs, _, err := inventory.DecodeChangeSet(set)
 				require.NoError(t, err)
-				size[c.SKU] = len(m.Body)
-				total += len(m.Body)
+				for _, c := range cs {
+					setOf[c.SKU] = i
+				}
+				total += len(set)
 			}
-			require.NoError(t, pub.PublishChanges(context.Background(), good))
+			publishBodies(t, pub, topo, sets...)
 
 			s := &starter{}
 			_, stop := run(t, consumer.Config{
@@ -473,8 +489,12 @@ func TestPoolCapsBatchBytes(t *testing.T) {
 			largest := 0
 			for _, b := range batches {
 				bytes := 0
+				in := map[int]bool{}
 				for _, c := range b.Changes {
-					bytes += size[c.SKU]
+					if i := setOf[c.SKU]; !in[i] {
+						in[i] = true
+						bytes += len(sets[i])
+					}
 				}
 				require.LessOrEqual(t, bytes, batchBytes, "batch %s", b.BatchID)
 				largest = max(largest, bytes)
@@ -492,7 +512,7 @@ func TestPoolBoundsOpenBatches(t *testing.T) {
 	defer pub.Close()
 	ctx := context.Background()
 	good := changes("open", 60)
-	require.NoError(t, pub.PublishChanges(ctx, good))
+	publishEach(t, pub, topo, good)
 
 	const maxOpen = 3
 	s := &starter{hold: true}
@@ -553,7 +573,7 @@ func TestPoolHandsBackUnstartedBatchesOnShutdown(t *testing.T) {
 			topo := testenv.Topology(t)
 			pub := queue.NewPublisher(testenv.AMQPURL(), topo)
 			defer pub.Close()
-			require.NoError(t, pub.PublishChanges(context.Background(), []inventory.Change{change("A"), change("B")}))
+			publishEach(t, pub, topo, []inventory.Change{change("A"), change("B")})
 			_, stop := run(t, consumer.Config{
 				URL: testenv.AMQPURL(), Topology: topo, Consumers: 1, BatchSize: 1, BatchWait: 10 * time.Millisecond,
 				MaxOpenBatches: 1, StartTimeout: time.Second, DeadLetters: &letterBox{},
@@ -563,9 +583,10 @@ func TestPoolHandsBackUnstartedBatchesOnShutdown(t *testing.T) {
 
 			got := map[string]bool{} // SKU -> redelivered
 			for _, d := range testenv.Drain(t, topo.ChangesQueue(), len(tc.back), 3*time.Second) {
-				c, err := inventory.DecodeChange(d.Body)
+				cs, _, err := inventory.DecodeChangeSet(d.Body)
 				require.NoError(t, err)
-				got[c.SKU] = d.Redelivered
+				require.Len(t, cs, 1)
+				got[cs[0].SKU] = d.Redelivered
 			}
 			require.Len(t, got, len(tc.back), "the changes not started are back in the queue, not lost")
 			for _, sku := range tc.back {

@@ -30,53 +30,67 @@ const (
 	waitRetryMax   = 30 * time.Second
 )
 
-// message is a delivery that decoded to a change.
-type message struct {
-	body   []byte
-	change inventory.Change
+// received is a delivery and what it holds: its changes, and a letter for
+// each part that is not a change (or one for the whole message).
+type received struct {
+	delivery amqp.Delivery
+	changes  []inventory.Change
+	letters  []deadletter.Letter
 }
 
-// decode sorts deliveries into changes and dead letters: a body larger than
-// any change is oversized, one that is not a change is undecodable.
-func decode(batch []amqp.Delivery) ([]message, []deadletter.Letter) {
-	var msgs []message
-	var letters []deadletter.Letter
-	for _, d := range batch {
-		if len(d.Body) > inventory.MaxMessageBytes {
-			letters = append(letters, deadletter.ForMessage(d.Body, inventory.Rejection{
-				Code:    inventory.ReasonOversized,
-				Message: fmt.Sprintf("message is %d bytes, the limit for a change is %d", len(d.Body), inventory.MaxMessageBytes),
-			}, deadletter.StageConsumer))
-			continue
-		}
-		c, err := inventory.DecodeChange(d.Body)
-		if err != nil {
-			letters = append(letters, deadletter.ForMessage(d.Body,
-				inventory.Rejection{Code: inventory.ReasonUndecodable, Message: err.Error()}, deadletter.StageConsumer))
-			continue
-		}
-		msgs = append(msgs, message{body: d.Body, change: c})
+// decode reads a delivery as a change set. A body larger than any set is
+// oversized and one that is not a set is undecodable, each one letter; an
+// element of a set that is not a change is a letter of its own.
+func decode(d amqp.Delivery) received {
+	r := received{delivery: d}
+	if len(d.Body) > inventory.MaxSetBytes {
+		r.letters = []deadletter.Letter{deadletter.ForMessage(d.Body, inventory.Rejection{
+			Code:    inventory.ReasonOversized,
+			Message: fmt.Sprintf("message is %d bytes, the limit for a change set is %d", len(d.Body), inventory.MaxSetBytes),
+		}, deadletter.StageConsumer)}
+		return r
 	}
-	return msgs, letters
+	changes, bad, err := inventory.DecodeChangeSet(d.Body)
+	if err != nil {
+		r.letters = []deadletter.Letter{deadletter.ForMessage(d.Body,
+			inventory.Rejection{Code: inventory.ReasonUndecodable, Message: err.Error()}, deadletter.StageConsumer)}
+		return r
+	}
+	r.changes = changes
+	for _, b := range bad {
+		code := inventory.ReasonUndecodable
+		if len(b.Raw) > inventory.MaxMessageBytes {
+			code = inventory.ReasonOversized
+		}
+		r.letters = append(r.letters, deadletter.ForMessage(b.Raw,
+			inventory.Rejection{Code: code, Message: b.Err.Error()}, deadletter.StageConsumer))
+	}
+	return r
 }
 
-// input is the workflow input of msgs, its ID derived from their bodies.
-func input(msgs []message) workflows.ApplyInput {
+// batchID names the batch of msgs after their bodies.
+func batchID(msgs []received) string {
 	bodies := make([][]byte, len(msgs))
-	changes := make([]inventory.Change, len(msgs))
 	for i, m := range msgs {
-		bodies[i], changes[i] = m.body, m.change
+		bodies[i] = m.delivery.Body
 	}
-	return workflows.ApplyInput{BatchID: workflows.ApplyWorkflowID(bodies), Changes: changes}
+	return workflows.ApplyWorkflowID(bodies)
 }
 
 // hand keeps the batch's bad messages as dead letters, starts the workflow of
 // its changes, and then acks the whole batch at once.
-func (p *Pool) hand(ctx context.Context, batch []amqp.Delivery) error {
-	msgs, letters := decode(batch)
+func (p *Pool) hand(ctx context.Context, batch []received) error {
 	ctx, span := p.startSpan(ctx, batch)
 	defer span.End()
-	span.SetAttributes(attribute.Int("invsync.batch_size", len(batch)), attribute.Int("invsync.dead_letters", len(letters)))
+	var letters []deadletter.Letter
+	var msgs []received
+	for _, r := range batch {
+		letters = append(letters, r.letters...)
+		if len(r.changes) > 0 {
+			msgs = append(msgs, r)
+		}
+	}
+	span.SetAttributes(attribute.Int("invsync.batch_messages", len(batch)), attribute.Int("invsync.dead_letters", len(letters)))
 	if err := p.keep(ctx, letters); err != nil {
 		return err
 	}
@@ -87,34 +101,38 @@ func (p *Pool) hand(ctx context.Context, batch []amqp.Delivery) error {
 	if err := p.keep(ctx, rejected); err != nil {
 		return err
 	}
-	return batch[len(batch)-1].Ack(true)
+	return batch[len(batch)-1].delivery.Ack(true)
 }
 
-// start starts msgs as one workflow. When Temporal refuses that input, it
-// starts each half on its own instead, down to single changes: a single
-// change Temporal refuses is returned as a dead letter, so one bad change
-// can neither block the queue nor take good ones with it.
-func (p *Pool) start(ctx context.Context, msgs []message) ([]deadletter.Letter, error) {
+// start starts the changes of msgs as one batch. When Temporal refuses that
+// start, it starts each half of the messages on its own instead, down to
+// single messages: the changes of a message Temporal refuses are returned as
+// dead letters, so nothing can block the queue or take good changes with it.
+func (p *Pool) start(ctx context.Context, msgs []received) ([]deadletter.Letter, error) {
 	if len(msgs) == 0 {
 		return nil, nil
 	}
-	in := input(msgs)
-	err := p.startOne(ctx, in)
+	id := batchID(msgs)
+	var changes []inventory.Change
+	for _, m := range msgs {
+		changes = append(changes, m.changes...)
+	}
+	err := p.startOne(ctx, id, changes)
 	if err == nil || classify(err) != refused {
 		return nil, err
 	}
 	p.refused.Add(1)
 	trace.SpanFromContext(ctx).AddEvent("refused", trace.WithAttributes(
-		attribute.String("invsync.batch_id", in.BatchID), attribute.Int("invsync.changes", len(msgs))))
+		attribute.String("invsync.batch_id", id), attribute.Int("invsync.changes", len(changes))))
 	if len(msgs) == 1 {
-		l := deadletter.ForMessage(msgs[0].body, inventory.Rejection{Code: inventory.ReasonTemporalRefused, Message: err.Error()}, deadletter.StageConsumer)
-		l.BatchID = in.BatchID
-		if inventory.CheckSKU(msgs[0].change.SKU) == nil {
-			l.SKU = msgs[0].change.SKU
+		letters := make([]deadletter.Letter, len(changes))
+		for i, c := range changes {
+			letters[i] = deadletter.ForChange(c, inventory.Rejection{Code: inventory.ReasonTemporalRefused, Message: err.Error()},
+				deadletter.StageConsumer, id)
 		}
-		return []deadletter.Letter{l}, nil
+		return letters, nil
 	}
-	p.cfg.Logger.Warn("Temporal refuses a batch; starting its halves apart", "batch", in.BatchID, "changes", len(msgs), "error", err)
+	p.cfg.Logger.Warn("Temporal refuses a batch; starting its halves apart", "batch", id, "changes", len(changes), "error", err)
 	half := len(msgs) / 2
 	first, err := p.start(ctx, msgs[:half])
 	if err != nil {
@@ -131,7 +149,7 @@ func (p *Pool) start(ctx context.Context, msgs []message) ([]deadletter.Letter, 
 // starts in, retrying transient failures until it succeeds or ctx ends. It
 // returns Temporal's error when Temporal refuses in, ctx's when ctx ends
 // first.
-func (p *Pool) startOne(ctx context.Context, in workflows.ApplyInput) error {
+func (p *Pool) startOne(ctx context.Context, id string, changes []inventory.Change) error {
 	select {
 	case p.open <- struct{}{}:
 	case <-ctx.Done():
@@ -142,12 +160,12 @@ func (p *Pool) startOne(ctx context.Context, in workflows.ApplyInput) error {
 		// An attempt under way when shutdown begins is let finish, so its
 		// batch is acked rather than redelivered.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StartTimeout)
-		b, err := p.starter.StartBatch(sctx, in)
+		b, err := p.starter.StartBatch(sctx, id, changes)
 		cancel()
 		if err == nil {
 			trace.SpanFromContext(ctx).AddEvent("started", trace.WithAttributes(
-				attribute.String("invsync.batch_id", in.BatchID), attribute.Int("invsync.changes", len(in.Changes))))
-			p.waiters.Go(func() { p.awaitClose(ctx, in.BatchID, b) })
+				attribute.String("invsync.batch_id", id), attribute.Int("invsync.changes", len(changes))))
+			p.waiters.Go(func() { p.awaitClose(ctx, id, b) })
 			return nil
 		}
 		kind := classify(err)
@@ -163,7 +181,7 @@ func (p *Pool) startOne(ctx context.Context, in workflows.ApplyInput) error {
 		if kind == misconfigured {
 			log = p.cfg.Logger.Error
 		}
-		log("cannot start batch workflow, retrying", "batch", in.BatchID, "attempt", attempt, "error", err,
+		log("cannot start batch workflow, retrying", "batch", id, "attempt", attempt, "error", err,
 			"failure", kind.String(), "in", delay)
 		if !queue.Sleep(ctx, delay) {
 			<-p.open
@@ -281,12 +299,12 @@ func is[E error](err error) bool {
 
 // startSpan starts the batch's span as a child of its first delivery's trace,
 // linked to the traces of the others.
-func (p *Pool) startSpan(ctx context.Context, batch []amqp.Delivery) (context.Context, trace.Span) {
-	parent := queue.Extract(ctx, batch[0].Headers)
+func (p *Pool) startSpan(ctx context.Context, batch []received) (context.Context, trace.Span) {
+	parent := queue.Extract(ctx, batch[0].delivery.Headers)
 	seen := map[trace.TraceID]bool{trace.SpanContextFromContext(parent).TraceID(): true}
 	var links []trace.Link
-	for _, d := range batch[1:] {
-		sc := trace.SpanContextFromContext(queue.Extract(ctx, d.Headers))
+	for _, r := range batch[1:] {
+		sc := trace.SpanContextFromContext(queue.Extract(ctx, r.delivery.Headers))
 		if sc.IsValid() && !seen[sc.TraceID()] {
 			seen[sc.TraceID()] = true
 			links = append(links, trace.Link{SpanContext: sc})

@@ -21,35 +21,47 @@ func TestDecodeSortsMessages(t *testing.T) {
 	// A change padded to the limit with spaces is still a change; one byte
 	// more is not, whatever it holds.
 	atLimit := good[:len(good)-1] + string(bytes.Repeat([]byte(" "), inventory.MaxMessageBytes-len(good))) + "}"
+	overLimit := good[:len(good)-1] + string(bytes.Repeat([]byte(" "), inventory.MaxMessageBytes-len(good)+1)) + "}"
+	setAtLimit := "[" + good + string(bytes.Repeat([]byte(" "), inventory.MaxSetBytes-len(good)-2)) + "]"
 	for _, tc := range []struct {
-		name   string
-		body   []byte
-		reason string // empty: a change
+		name    string
+		body    []byte
+		changes int
+		reasons []string // one letter per reason
 	}{
-		{"change", []byte(good), ""},
-		{"change at the size limit", []byte(atLimit), ""},
-		{"change one byte over the limit", []byte(atLimit + " "), inventory.ReasonOversized},
-		{"3 MB of garbage", bytes.Repeat([]byte{0xff}, 3<<20), inventory.ReasonOversized},
-		{"not JSON", []byte("not json"), inventory.ReasonUndecodable},
-		{"unknown field", []byte(`{"sku":"A","colour":"red"}`), inventory.ReasonUndecodable},
-		{"empty", nil, inventory.ReasonUndecodable},
+		{"change as earlier versions published it", []byte(good), 1, nil},
+		{"change set", []byte("[" + good + "," + good + "]"), 2, nil},
+		{"empty change set", []byte("[]"), 0, nil},
+		{"change at the size limit", []byte(atLimit), 1, nil},
+		{"change one byte over the limit", []byte(atLimit + " "), 0, []string{inventory.ReasonOversized}},
+		{"set at the size limit", []byte(setAtLimit), 1, nil},
+		{"set one byte over the limit", []byte(setAtLimit + " "), 0, []string{inventory.ReasonOversized}},
+		{"change set with an oversized change", []byte("[" + good + "," + overLimit + "]"), 1, []string{inventory.ReasonOversized}},
+		{"change set with elements that are not changes", []byte("[" + good + `,null,{"sku":"A","colour":"red"},7]`), 1,
+			[]string{inventory.ReasonUndecodable, inventory.ReasonUndecodable, inventory.ReasonUndecodable}},
+		{"change set cut short", []byte("[" + good + "," + good[:20]), 0, []string{inventory.ReasonUndecodable}},
+		{"change set with data after it", []byte("[" + good + "] x"), 0, []string{inventory.ReasonUndecodable}},
+		{"3 MB of garbage", bytes.Repeat([]byte{0xff}, 3<<20), 0, []string{inventory.ReasonOversized}},
+		{"not JSON", []byte("not json"), 0, []string{inventory.ReasonUndecodable}},
+		{"unknown field", []byte(`{"sku":"A","colour":"red"}`), 0, []string{inventory.ReasonUndecodable}},
+		{"empty", nil, 0, []string{inventory.ReasonUndecodable}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			msgs, letters := decode([]amqp.Delivery{{Body: tc.body}})
-			if tc.reason == "" {
-				require.Empty(t, letters)
-				require.Len(t, msgs, 1)
-				require.Equal(t, "A-1", msgs[0].change.SKU)
-				return
+			r := decode(amqp.Delivery{Body: tc.body})
+			require.Len(t, r.changes, tc.changes)
+			for _, c := range r.changes {
+				require.Equal(t, "A-1", c.SKU)
 			}
-			require.Empty(t, msgs)
-			require.Len(t, letters, 1)
-			l := letters[0]
-			require.Equal(t, tc.reason, l.Reason.Code)
-			require.Equal(t, deadletter.StageConsumer, l.Stage)
-			require.Equal(t, len(tc.body), l.PayloadSize)
-			require.LessOrEqual(t, len(l.Payload), deadletter.MaxPayload)
-			require.NotEmpty(t, l.Reason.Message)
+			require.Len(t, r.letters, len(tc.reasons))
+			for i, l := range r.letters {
+				require.Equal(t, tc.reasons[i], l.Reason.Code)
+				require.Equal(t, deadletter.StageConsumer, l.Stage)
+				require.LessOrEqual(t, len(l.Payload), deadletter.MaxPayload)
+				require.NotEmpty(t, l.Reason.Message)
+			}
+			if len(tc.reasons) == 1 && tc.changes == 0 {
+				require.Equal(t, len(tc.body), r.letters[0].PayloadSize, "the whole message is the letter")
+			}
 		})
 	}
 }

@@ -9,28 +9,44 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/invsync/invsync/internal/inventory"
 	"github.com/invsync/invsync/workflows"
 )
 
-// TemporalStarter starts ApplyChanges workflows.
+// Stager keeps a batch's changes until its workflow applies them.
+type Stager interface {
+	StageBatch(ctx context.Context, id string, rows int, changes []byte) error
+}
+
+// TemporalStarter stages batches in the storefront and starts their
+// ApplyChanges workflows.
 type TemporalStarter struct {
 	Client    client.Client
 	TaskQueue string
+	Stage     Stager
 }
 
-// StartBatch starts the batch's workflow under its deterministic ID. A batch
-// whose workflow is running or has already run is not started again: the
-// server finds the existing workflow (or rejects the duplicate ID), and that
-// workflow is the one to wait on.
-func (s TemporalStarter) StartBatch(ctx context.Context, in workflows.ApplyInput) (Batch, error) {
+// StartBatch stages the batch's changes, then starts its workflow under its
+// deterministic ID with only the ID and size as input: workflow history stays
+// small whatever the batch holds. A batch whose workflow is running or has
+// already run is not started again: the server finds the existing workflow
+// (or rejects the duplicate ID), and that workflow is the one to wait on.
+func (s TemporalStarter) StartBatch(ctx context.Context, id string, changes []inventory.Change) (Batch, error) {
+	body, err := inventory.EncodeChanges(changes)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Stage.StageBatch(ctx, id, len(changes), body); err != nil {
+		return nil, err
+	}
 	run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       in.BatchID,
+		ID:                       id,
 		TaskQueue:                s.TaskQueue,
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}, workflows.ApplyChanges, in)
+	}, workflows.ApplyChanges, workflows.ApplyInput{BatchID: id, Rows: len(changes)})
 	if started, ok := errors.AsType[*serviceerror.WorkflowExecutionAlreadyStarted](err); ok {
-		return temporalBatch{client: s.Client, id: in.BatchID, runID: started.RunId}, nil
+		return temporalBatch{client: s.Client, id: id, runID: started.RunId}, nil
 	}
 	if err != nil {
 		return nil, err

@@ -42,7 +42,15 @@ func temporalCLI(t *testing.T) string {
 // heldApply stands in for ApplyChanges: it stays open until signalled.
 func heldApply(ctx workflow.Context, in workflows.ApplyInput) (workflows.ApplyResult, error) {
 	workflow.GetSignalChannel(ctx, "close").Receive(ctx, nil)
-	return workflows.ApplyResult{Applied: len(in.Changes)}, nil
+	return workflows.ApplyResult{Applied: in.Rows}, nil
+}
+
+// stager keeps staged batches in memory.
+type stager struct{ staged map[string][]byte }
+
+func (s *stager) StageBatch(_ context.Context, id string, _ int, changes []byte) error {
+	s.staged[id] = changes
+	return nil
 }
 
 // TestTemporalStarterOnARealServer checks what the pool relies on from
@@ -67,14 +75,13 @@ func TestTemporalStarterOnARealServer(t *testing.T) {
 	w.RegisterWorkflowWithOptions(heldApply, workflow.RegisterOptions{Name: "ApplyChanges"})
 	require.NoError(t, w.Start())
 	defer w.Stop()
-	starter := TemporalStarter{Client: tc, TaskQueue: taskQueue}
+	staged := &stager{staged: map[string][]byte{}}
+	starter := TemporalStarter{Client: tc, TaskQueue: taskQueue, Stage: staged}
 
-	batch := func(id, category string) workflows.ApplyInput {
+	changes := func(category string) []inventory.Change {
 		at := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
 		q, p := int64(1), "1.00"
-		return workflows.ApplyInput{BatchID: id, Changes: []inventory.Change{
-			{SKU: "A", Quantity: &q, Price: &p, Category: &category, LastModified: at, ObservedAt: at},
-		}}
+		return []inventory.Change{{SKU: "A", Quantity: &q, Price: &p, Category: &category, LastModified: at, ObservedAt: at}}
 	}
 	open := func(b Batch) bool {
 		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
@@ -89,16 +96,16 @@ func TestTemporalStarterOnARealServer(t *testing.T) {
 
 	// Started, open until it completes; a second start while it runs and one
 	// after it completed find the same workflow.
-	first, err := starter.StartBatch(ctx, batch("consumer-test-a", "x"))
+	first, err := starter.StartBatch(ctx, "consumer-test-a", changes("x"))
 	require.NoError(t, err)
 	require.True(t, open(first))
-	again, err := starter.StartBatch(ctx, batch("consumer-test-a", "x"))
+	again, err := starter.StartBatch(ctx, "consumer-test-a", changes("x"))
 	require.NoError(t, err)
 	require.True(t, open(again))
 	require.NoError(t, tc.SignalWorkflow(ctx, "consumer-test-a", "", "close", nil))
 	closes(first)
 	closes(again)
-	after, err := starter.StartBatch(ctx, batch("consumer-test-a", "x"))
+	after, err := starter.StartBatch(ctx, "consumer-test-a", changes("x"))
 	require.NoError(t, err)
 	closes(after)
 	desc, err := tc.DescribeWorkflowExecution(ctx, "consumer-test-a", "")
@@ -107,17 +114,30 @@ func TestTemporalStarterOnARealServer(t *testing.T) {
 		"the completed workflow was not run again")
 
 	// A terminated workflow is closed too.
-	b, err := starter.StartBatch(ctx, batch("consumer-test-b", "x"))
+	b, err := starter.StartBatch(ctx, "consumer-test-b", changes("x"))
 	require.NoError(t, err)
 	require.True(t, open(b))
 	require.NoError(t, tc.TerminateWorkflow(ctx, "consumer-test-b", "", "test"))
 	closes(b)
 
+	// A batch's changes are staged, and its workflow input is its name and
+	// size alone, however large the batch.
+	_, err = starter.StartBatch(ctx, "consumer-test-big", changes(strings.Repeat("x", 3<<20)))
+	require.NoError(t, err)
+	require.Greater(t, len(staged.staged["consumer-test-big"]), 3<<20)
+	hist := tc.GetWorkflowHistory(ctx, "consumer-test-big", "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	started, err := hist.Next()
+	require.NoError(t, err)
+	input := started.GetWorkflowExecutionStartedEventAttributes().GetInput()
+	require.Less(t, input.Size(), 200, "workflow input: %s", input)
+	require.NoError(t, tc.TerminateWorkflow(ctx, "consumer-test-big", "", "test"))
+
 	// Inputs over the payload limit are refused, whatever their size: over
 	// 2 MB Temporal says InvalidArgument, over 4 MB gRPC refuses the request
 	// before Temporal sees it. Neither is a failure worth retrying.
 	for _, size := range []int{3 << 20, 6 << 20} {
-		_, err = starter.StartBatch(ctx, batch("consumer-test-big", strings.Repeat("x", size)))
+		_, err = tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "consumer-test-refused", TaskQueue: taskQueue},
+			"ApplyChanges", workflows.ApplyInput{BatchID: strings.Repeat("x", size)})
 		require.Error(t, err)
 		require.Equal(t, refused, classify(err), "%d bytes: %T %v", size, err, err)
 		t.Logf("%d MB input: %T %v", size>>20, err, err)

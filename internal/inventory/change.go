@@ -20,8 +20,8 @@ type Change struct {
 	Quantity *int64  `json:"quantity"`
 	Price    *string `json:"price"` // exact decimal text, checked against the limits
 	// Cost and Category are read when the view maps them (for pricing).
-	Cost     *string `json:"cost,omitempty"`
-	Category *string `json:"category,omitempty"`
+	Cost     *string `json:"cost,omitzero"`
+	Category *string `json:"category,omitzero"`
 	// LastModified is the ERP's own change time, in the column's convention
 	// (a wall-clock time labelled UTC when the column has no offset).
 	LastModified time.Time `json:"last_modified"`

@@ -2,75 +2,154 @@ package inventory
 
 import (
 	"bytes"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"unicode"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
-// MaxMessageBytes is the largest change message decoded. A change within the
-// limits is a few hundred bytes; anything larger is not one.
+// MaxMessageBytes is the largest change decoded. A change within the limits
+// is a few hundred bytes; anything larger is not one.
 const MaxMessageBytes = 16 << 10
 
-// changeFields are the keys of a change message, spelled exactly.
-var changeFields = map[string]bool{
-	"sku": true, "quantity": true, "price": true, "cost": true, "category": true,
-	"last_modified": true, "observed_at": true,
-}
+// MaxSetBytes is the largest message of the changes queue decoded. The poller
+// publishes sets of at most DefaultSetBytes; the limit leaves room for a
+// larger setting while keeping what one consumer holds bounded.
+const MaxSetBytes = 1 << 20
 
-// DecodeChange reads one change message strictly: bounded in size, one JSON
-// object with only the known keys spelled exactly (encoding/json alone would
-// accept "SKU" for "sku" and ignore unknown keys), each key once, nothing after
-// it. It says what is wrong in a message that is safe to show.
+// DefaultSetBytes is how large the poller makes a change set: one message
+// carries hundreds of rows, so a backlog costs the broker one message per
+// hundreds of rows, while a single change still leaves in its poll.
+const DefaultSetBytes = 64 << 10
+
+// strict decodes the wire format exactly: member names spelled as in Change
+// (encoding/json would take "SKU" for "sku"), no unknown or repeated members,
+// valid UTF-8, nothing after the value.
+var strict = json.RejectUnknownMembers(true)
+
+// DecodeChange reads one change strictly: bounded in size, one JSON object
+// with only the known members. It says what is wrong in a message that is safe
+// to show.
 func DecodeChange(body []byte) (Change, error) {
-	c, err := decodeChange(body)
-	if err != nil {
-		return Change{}, errors.New(printable(err.Error()))
-	}
-	return c, nil
-}
-
-func decodeChange(body []byte) (Change, error) {
 	var c Change
 	if len(body) > MaxMessageBytes {
 		return c, fmt.Errorf("message is %d bytes, the limit for a change is %d", len(body), MaxMessageBytes)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return c, fmt.Errorf("not a JSON object")
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return c, errors.New("not a JSON object")
 	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return c, fmt.Errorf("not valid JSON: %v", err)
-		}
-		key, _ := tok.(string)
-		if !changeFields[key] {
-			return c, fmt.Errorf("unknown field %s", Quote(key))
-		}
-		if seen[key] {
-			return c, fmt.Errorf("field %s appears twice", key)
-		}
-		seen[key] = true
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return c, fmt.Errorf("field %s: %v", key, err)
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return c, fmt.Errorf("not valid JSON: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return c, fmt.Errorf("data after the JSON object")
-	}
-	if err := json.Unmarshal(body, &c); err != nil {
-		return Change{}, fmt.Errorf("not a change: %v", err)
+	if err := json.Unmarshal(body, &c, strict); err != nil {
+		return Change{}, errors.New(printable("not a change: " + err.Error()))
 	}
 	return c, nil
+}
+
+// BadChange is an element of a change set that is not a change.
+type BadChange struct {
+	Raw []byte
+	Err error
+}
+
+// DecodeChangeSet reads a message of the changes queue: a JSON array of
+// changes, or one change object (as versions before change sets published).
+// Each element stands alone: one that is not a change is returned as a
+// BadChange and costs only itself. An error means the message as a whole is
+// not a change set.
+func DecodeChangeSet(body []byte) ([]Change, []BadChange, error) {
+	if len(body) > MaxSetBytes {
+		return nil, nil, fmt.Errorf("message is %d bytes, the limit for a change set is %d", len(body), MaxSetBytes)
+	}
+	t := bytes.TrimLeft(body, " \t\r\n")
+	if len(t) > 0 && t[0] == '{' {
+		c, err := DecodeChange(body)
+		if err != nil {
+			return nil, []BadChange{{Raw: body, Err: err}}, nil
+		}
+		return []Change{c}, nil, nil
+	}
+	if len(t) == 0 || t[0] != '[' {
+		return nil, nil, errors.New("not a JSON array of changes")
+	}
+	dec := jsontext.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, nil, errors.New(printable("not valid JSON: " + err.Error()))
+	}
+	var changes []Change
+	var bad []BadChange
+	for dec.PeekKind() != ']' {
+		raw, err := dec.ReadValue()
+		if err != nil {
+			return nil, nil, errors.New(printable("not valid JSON: " + err.Error()))
+		}
+		c, err := DecodeChange(raw)
+		if err != nil {
+			bad = append(bad, BadChange{Raw: bytes.Clone(raw), Err: err})
+			continue
+		}
+		changes = append(changes, c)
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, nil, errors.New(printable("not valid JSON: " + err.Error()))
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return nil, nil, errors.New("data after the JSON array")
+	}
+	return changes, bad, nil
+}
+
+// EncodeChangeSets encodes changes as change sets of at most maxBytes each
+// (one change larger than that is a set of its own), in order.
+func EncodeChangeSets(changes []Change, maxBytes int) ([][]byte, error) {
+	var sets [][]byte
+	var set []byte
+	for _, c := range changes {
+		b, err := json.Marshal(c)
+		if err != nil {
+			return nil, fmt.Errorf("encode change %s: %w", Quote(c.SKU), err)
+		}
+		if len(set) > 0 && len(set)+1+len(b)+1 > maxBytes {
+			sets = append(sets, append(set, ']'))
+			set = nil
+		}
+		if len(set) == 0 {
+			set = append(make([]byte, 0, min(maxBytes, 64<<10)), '[')
+		} else {
+			set = append(set, ',')
+		}
+		set = append(set, b...)
+	}
+	if len(set) > 0 {
+		sets = append(sets, append(set, ']'))
+	}
+	return sets, nil
+}
+
+// EncodeChanges encodes changes as one change set, whatever its size: the
+// form a batch is staged in.
+func EncodeChanges(changes []Change) ([]byte, error) {
+	return json.Marshal(changes)
+}
+
+// DecodeChanges reads what EncodeChanges wrote.
+func DecodeChanges(b []byte) ([]Change, error) {
+	var cs []Change
+	if err := json.Unmarshal(b, &cs, strict); err != nil {
+		return nil, errors.New(printable("not a list of changes: " + err.Error()))
+	}
+	return cs, nil
+}
+
+// SetID names a change set by its content: the same set published twice has
+// one ID.
+func SetID(body []byte) string {
+	sum := sha256.Sum256(body)
+	return "set-" + hex.EncodeToString(sum[:16])
 }
 
 // printable makes a message that may quote a hostile value safe to log and

@@ -11,8 +11,9 @@ var fuzzNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 // FuzzDecodeChange feeds any message body through decoding and validation,
 // as the consumers and the apply activity do. Whatever the body holds, it is
-// refused with a reason or becomes an item within the limits, quickly, and
-// nothing derived from it breaks a transport limit.
+// refused with a reason (as a whole, or element by element) or each element
+// becomes an item within the limits, quickly; nothing derived from it breaks
+// a transport limit, and what is taken survives being published again.
 func FuzzDecodeChange(f *testing.F) {
 	f.Add([]byte(`{"sku":"A-1","quantity":3,"price":"9.99","last_modified":"2026-11-01T08:00:00Z","observed_at":"2026-11-01T08:00:00Z"}`))
 	f.Add([]byte(`{"SKU":"A-1","quantity":3,"price":"9.99","last_modified":"2026-11-01T08:00:00Z","observed_at":"2026-11-01T08:00:00Z"}`))
@@ -20,39 +21,67 @@ func FuzzDecodeChange(f *testing.F) {
 	f.Add([]byte(`{"sku":"\u0000\u001b[31m","quantity":-9223372036854775808,"price":"-0","cost":"99999999999999.99999"}`))
 	f.Add([]byte(`{"sku":"A","sku":"B"}`))
 	f.Add([]byte(`[1,2,3]`))
+	f.Add([]byte(`[{"sku":"A-1","quantity":3,"price":"9.99","last_modified":"2026-11-01T08:00:00Z","observed_at":"2026-11-01T08:00:00Z"},null,{"sku":"B"},"x"]`))
+	f.Add([]byte(`[{"sku":"A-1"}]]`))
 	f.Add([]byte("\xff\xfe{"))
 	lim := DefaultLimits()
 	f.Fuzz(func(t *testing.T, body []byte) {
 		start := time.Now()
-		c, err := DecodeChange(body)
+		changes, bad, err := DecodeChangeSet(body)
 		if err != nil {
 			checkShown(t, err.Error())
 			return
 		}
-		if id := c.MessageID(); len(id) > 255 {
-			t.Fatalf("message ID of %d bytes", len(id))
+		for _, b := range bad {
+			checkShown(t, b.Err.Error())
 		}
-		item, rej := Validate(c, lim, Policy{Backorder: true}, fuzzNow)
+		for _, c := range changes {
+			checkChange(t, c, lim)
+		}
 		if time.Since(start) > time.Second {
 			t.Fatalf("took %s", time.Since(start))
 		}
-		if rej != nil {
-			checkShown(t, rej.Message)
-			return
+		sets, err := EncodeChangeSets(changes, DefaultSetBytes)
+		if err != nil {
+			t.Fatalf("a decoded change does not encode: %v", err)
 		}
-		if CheckSKU(item.SKU) != nil || len(item.SKU) > MaxSKULength {
-			t.Fatalf("accepted SKU %q", item.SKU)
+		n := 0
+		for _, set := range sets {
+			again, bad, err := DecodeChangeSet(set)
+			if err != nil || len(bad) > 0 {
+				t.Fatalf("a published set does not decode: %v %v", err, bad)
+			}
+			n += len(again)
 		}
-		if item.Quantity >= 1e13 || item.Quantity <= -1e13 {
-			t.Fatalf("accepted quantity %d", item.Quantity)
-		}
-		if item.PriceCents < 0 || item.PriceCents >= 1e15+100 {
-			t.Fatalf("accepted price %d cents", item.PriceCents)
-		}
-		if item.LastModified.After(item.ObservedAt.Add(15*time.Hour + lim.FutureAllowance)) {
-			t.Fatalf("accepted a version from the future: %v", item.LastModified)
+		if n != len(changes) {
+			t.Fatalf("%d changes published, %d decoded", len(changes), n)
 		}
 	})
+}
+
+// checkChange validates a decoded change: it is refused with a reason that is
+// safe to show, or it is an item within the limits.
+func checkChange(t *testing.T, c Change, lim Limits) {
+	if id := c.MessageID(); len(id) > 255 {
+		t.Fatalf("message ID of %d bytes", len(id))
+	}
+	item, rej := Validate(c, lim, Policy{Backorder: true}, fuzzNow)
+	if rej != nil {
+		checkShown(t, rej.Message)
+		return
+	}
+	if CheckSKU(item.SKU) != nil || len(item.SKU) > MaxSKULength {
+		t.Fatalf("accepted SKU %q", item.SKU)
+	}
+	if item.Quantity >= 1e13 || item.Quantity <= -1e13 {
+		t.Fatalf("accepted quantity %d", item.Quantity)
+	}
+	if item.PriceCents < 0 || item.PriceCents >= 1e15+100 {
+		t.Fatalf("accepted price %d cents", item.PriceCents)
+	}
+	if item.LastModified.After(item.ObservedAt.Add(15*time.Hour + lim.FutureAllowance)) {
+		t.Fatalf("accepted a version from the future: %v", item.LastModified)
+	}
 }
 
 // FuzzParseRow feeds any values an ERP view can hold through ParseRow, as

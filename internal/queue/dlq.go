@@ -124,10 +124,10 @@ func (g Ingester) consume(ctx context.Context) error {
 // on an open channel: the broker neither redelivers them nor counts them.
 func (g Ingester) keep(ctx context.Context, batch []amqp.Delivery, closed <-chan *amqp.Error) error {
 	log := g.log()
-	letters := make([]deadletter.Letter, len(batch))
+	var letters []deadletter.Letter
 	redelivered := 0
-	for i, d := range batch {
-		letters[i] = LetterOf(d)
+	for _, d := range batch {
+		letters = append(letters, LettersOf(d)...)
 		if d.Redelivered {
 			redelivered++
 		}
@@ -164,19 +164,19 @@ func (g Ingester) keep(ctx context.Context, batch []amqp.Delivery, closed <-chan
 	return nil
 }
 
-// LetterOf is the letter of a message on the dead-letter queue:
+// LettersOf are the letters of a message on the dead-letter queue:
 //   - one published there with a reason header (by earlier versions) keeps
 //     its reason, attempts and batch;
-//   - a change the broker dead-lettered is the letter of that change, reason
-//     delivery_limit, so it is one letter with any other failure of the same
-//     row version, and can be replayed;
+//   - a change set the broker dead-lettered is one letter per change, reason
+//     delivery_limit, so each is one letter with any other failure of the
+//     same row version and can be replayed; an element that is not a change
+//     is kept as it is, reason undecodable;
 //   - anything else is kept as the message it is, reason undecodable.
-func LetterOf(d amqp.Delivery) deadletter.Letter {
-	c, decodeErr := inventory.DecodeChange(d.Body)
+func LettersOf(d amqp.Delivery) []deadletter.Letter {
 	if code := headerString(d.Headers, HeaderReasonCode); code != "" {
 		why := inventory.Rejection{Code: code, Message: headerString(d.Headers, HeaderReason)}
 		var l deadletter.Letter
-		if decodeErr == nil {
+		if c, err := inventory.DecodeChange(d.Body); err == nil {
 			l = deadletter.ForChange(c, why, deadletter.StageApply, headerString(d.Headers, HeaderBatch))
 		} else {
 			l = deadletter.ForMessage(d.Body, why, deadletter.StageConsumer)
@@ -187,15 +187,24 @@ func LetterOf(d amqp.Delivery) deadletter.Letter {
 		case int64:
 			l.Attempts = max(int(n), 1)
 		}
-		return l
+		return []deadletter.Letter{l}
 	}
 	death := brokerDeath(d.Headers)
-	if decodeErr != nil {
-		return deadletter.ForMessage(d.Body, inventory.Rejection{Code: inventory.ReasonUndecodable,
-			Message: death + "; " + decodeErr.Error()}, deadletter.StageBroker)
+	changes, bad, err := inventory.DecodeChangeSet(d.Body)
+	if err != nil {
+		return []deadletter.Letter{deadletter.ForMessage(d.Body, inventory.Rejection{Code: inventory.ReasonUndecodable,
+			Message: death + "; " + err.Error()}, deadletter.StageBroker)}
 	}
-	return deadletter.ForChange(c, inventory.Rejection{Code: ReasonDeliveryLimit,
-		Message: death + ": consumers kept failing while holding it"}, deadletter.StageBroker, "")
+	letters := make([]deadletter.Letter, 0, len(changes)+len(bad))
+	for _, c := range changes {
+		letters = append(letters, deadletter.ForChange(c, inventory.Rejection{Code: ReasonDeliveryLimit,
+			Message: death + ": consumers kept failing while holding it"}, deadletter.StageBroker, ""))
+	}
+	for _, b := range bad {
+		letters = append(letters, deadletter.ForMessage(b.Raw, inventory.Rejection{Code: inventory.ReasonUndecodable,
+			Message: death + "; " + b.Err.Error()}, deadletter.StageBroker))
+	}
+	return letters
 }
 
 // brokerDeath says where the broker dead-lettered a message from, and why,

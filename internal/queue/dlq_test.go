@@ -22,7 +22,7 @@ import (
 	"github.com/invsync/invsync/internal/testenv"
 )
 
-func TestLetterOf(t *testing.T) {
+func TestLettersOf(t *testing.T) {
 	c := changes(1)[0]
 	body, _ := json.Marshal(c)
 	death := amqp.Table{"x-first-death-queue": "inventory.changes", "x-first-death-reason": "delivery_limit"}
@@ -40,7 +40,7 @@ func TestLetterOf(t *testing.T) {
 			"the broker dead-lettered it from inventory.changes (delivery_limit): consumers kept failing while holding it", 1},
 		{"a message that is not a change", amqp.Delivery{Body: []byte("\x00junk"), Headers: death},
 			deadletter.ForMessage([]byte("\x00junk"), inventory.Rejection{}, "").ID, deadletter.StageBroker, inventory.ReasonUndecodable,
-			"the broker dead-lettered it from inventory.changes (delivery_limit); not a JSON object", 1},
+			"the broker dead-lettered it from inventory.changes (delivery_limit); not a JSON array of changes", 1},
 		{"a message without the broker's record", amqp.Delivery{Body: body},
 			deadletter.ForChange(c, inventory.Rejection{}, "", "").ID, deadletter.StageBroker, queue.ReasonDeliveryLimit,
 			"dead-lettered without the broker's record of where from: consumers kept failing while holding it", 1},
@@ -55,7 +55,9 @@ func TestLetterOf(t *testing.T) {
 			`"\xff"`, 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			l := queue.LetterOf(tt.d)
+			ls := queue.LettersOf(tt.d)
+			require.Len(t, ls, 1)
+			l := ls[0]
 			require.Equal(t, tt.id, l.ID)
 			require.Equal(t, tt.stage, l.Stage)
 			require.Equal(t, tt.code, l.Reason.Code)
@@ -64,8 +66,24 @@ func TestLetterOf(t *testing.T) {
 			require.Equal(t, tt.d.Body, l.Payload)
 		})
 	}
-	l := queue.LetterOf(amqp.Delivery{Body: body, Headers: amqp.Table{queue.HeaderReasonCode: "x", queue.HeaderBatch: "b7"}})
+	l := queue.LettersOf(amqp.Delivery{Body: body, Headers: amqp.Table{queue.HeaderReasonCode: "x", queue.HeaderBatch: "b7"}})[0]
 	require.Equal(t, "b7", l.BatchID)
+
+	// A change set is a letter per change, and one per element that is not
+	// a change: nothing in it is lost with its neighbours.
+	cs := changes(3)
+	sets, err := inventory.EncodeChangeSets(cs, inventory.DefaultSetBytes)
+	require.NoError(t, err)
+	require.Len(t, sets, 1)
+	set := append(append(sets[0][:len(sets[0])-1:len(sets[0])-1], []byte(`,{"sku":"x","colour":"red"}`)...), ']')
+	ls := queue.LettersOf(amqp.Delivery{Body: set, Headers: death})
+	require.Len(t, ls, 4)
+	for i, c := range cs {
+		require.Equal(t, deadletter.ForChange(c, inventory.Rejection{}, "", "").ID, ls[i].ID)
+		require.Equal(t, queue.ReasonDeliveryLimit, ls[i].Reason.Code)
+	}
+	require.Equal(t, inventory.ReasonUndecodable, ls[3].Reason.Code)
+	require.Equal(t, []byte(`{"sku":"x","colour":"red"}`), ls[3].Payload)
 }
 
 // memLetters is a dead-letter store in memory that refuses writes while

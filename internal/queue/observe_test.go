@@ -21,6 +21,7 @@ func TestChangesWaitingCountsDeliveredMessages(t *testing.T) {
 	pub := queue.NewPublisher(testenv.AMQPURL(), topo)
 	defer pub.Close()
 	require.NoError(t, pub.PublishChanges(ctx, changes(2)))
+	require.NoError(t, pub.PublishChanges(ctx, changes(2))) // a change set each
 
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		require.Equal(t, "/api/queues/%2F/"+topo.ChangesQueue(), r.URL.EscapedPath())

@@ -5,7 +5,6 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -91,18 +90,14 @@ const (
 	HeaderAttempts   = "x-invsync-attempts"
 )
 
-// ChangeMessage encodes a change for the changes queue.
-func ChangeMessage(c inventory.Change) (amqp.Publishing, error) {
-	body, err := json.Marshal(c)
-	if err != nil {
-		return amqp.Publishing{}, err
-	}
+// SetMessage is a change set as a message of the changes queue.
+func SetMessage(body []byte) amqp.Publishing {
 	return amqp.Publishing{
 		ContentType:  "application/json",
 		DeliveryMode: amqp.Persistent,
-		MessageId:    c.MessageID(),
+		MessageId:    inventory.SetID(body),
 		Body:         body,
-	}, nil
+	}
 }
 
 // Publisher publishes with publisher confirms over one lazily (re)opened
@@ -250,16 +245,18 @@ func (p *Publisher) Publish(ctx context.Context, exchange, key string, msgs []am
 	return nil
 }
 
-// PublishChanges publishes changes to the changes queue, confirmed. Each
-// message carries the trace context of ctx, so the consumer's side of the
-// pipeline joins the poll's trace.
+// PublishChanges publishes changes to the changes queue as change sets of at
+// most inventory.DefaultSetBytes, confirmed. Each message carries the trace
+// context of ctx, so the consumer's side of the pipeline joins the poll's
+// trace.
 func (p *Publisher) PublishChanges(ctx context.Context, changes []inventory.Change) error {
-	msgs := make([]amqp.Publishing, len(changes))
-	for i, c := range changes {
-		m, err := ChangeMessage(c)
-		if err != nil {
-			return err
-		}
+	sets, err := inventory.EncodeChangeSets(changes, inventory.DefaultSetBytes)
+	if err != nil {
+		return err
+	}
+	msgs := make([]amqp.Publishing, len(sets))
+	for i, body := range sets {
+		m := SetMessage(body)
 		m.Headers = amqp.Table{}
 		traceContext.Inject(ctx, HeaderCarrier(m.Headers))
 		msgs[i] = m

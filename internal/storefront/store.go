@@ -88,10 +88,22 @@ type UpsertResult struct {
 	Applied int `json:"applied"`
 	// Stale rows were older than, or the same as, what the storefront has.
 	Stale int `json:"stale"`
+	// SKUs are the applied rows' SKUs.
+	SKUs []string `json:"-"`
 	// Freshness is, for each applied row, its write time minus its ERP
 	// LastModified.
 	Freshness []time.Duration `json:"-"`
 }
+
+// upsertTable is the session's scratch table for a batch: COPY fills it, one
+// statement moves it into the inventory, and the commit empties it. It is made
+// once per connection, so a batch costs no catalog writes.
+const upsertTable = `
+CREATE TEMP TABLE IF NOT EXISTS upsert_rows (
+    sku text, quantity bigint, price_cents bigint, erp_modified timestamptz, observed_at timestamptz, rules_version text
+) ON COMMIT DELETE ROWS`
+
+var upsertColumns = []string{"sku", "quantity", "price_cents", "erp_modified", "observed_at", "rules_version"}
 
 // upsertSQL writes a batch in one statement. DISTINCT ON keeps one version per
 // SKU (ON CONFLICT may not touch a row twice, SQLSTATE 21000).
@@ -107,8 +119,7 @@ type UpsertResult struct {
 const upsertSQL = `
 INSERT INTO inventory AS t (sku, quantity, price_cents, erp_modified, observed_at, synced_at, rules_version)
 SELECT DISTINCT ON (sku) sku, quantity, price_cents, erp_modified, observed_at, clock_timestamp(), rules_version
-FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::text[])
-    AS u(sku, quantity, price_cents, erp_modified, observed_at, rules_version)
+FROM upsert_rows
 ORDER BY sku, observed_at DESC, erp_modified DESC
 ON CONFLICT (sku) DO UPDATE SET
     quantity      = excluded.quantity,
@@ -120,35 +131,43 @@ ON CONFLICT (sku) DO UPDATE SET
 WHERE (excluded.observed_at, excluded.erp_modified) > (t.observed_at, t.erp_modified)
   AND (excluded.erp_modified <> t.erp_modified
        OR (excluded.quantity, excluded.price_cents) IS DISTINCT FROM (t.quantity, t.price_cents))
-RETURNING (extract(epoch FROM t.synced_at - t.erp_modified) * 1000000)::bigint`
+RETURNING t.sku, (extract(epoch FROM t.synced_at - t.erp_modified) * 1000000)::bigint`
 
-// Upsert applies items in one statement and reports how many took effect.
+// Upsert applies items and reports which took effect. The items are copied
+// into the session's scratch table and moved into the inventory by one
+// guarded statement, in one transaction: COPY is the cheapest way into
+// PostgreSQL, and the guard and de-duplication stay in SQL.
 func (s *Store) Upsert(ctx context.Context, items []inventory.Item) (UpsertResult, error) {
 	if len(items) == 0 {
 		return UpsertResult{}, nil
 	}
-	var (
-		skus     = make([]string, len(items))
-		qty      = make([]int64, len(items))
-		cents    = make([]int64, len(items))
-		modified = make([]time.Time, len(items))
-		observed = make([]time.Time, len(items))
-		rules    = make([]string, len(items))
-	)
-	for i, it := range items {
-		skus[i], qty[i], cents[i], modified[i], observed[i] = it.SKU, it.Quantity, it.PriceCents, it.LastModified, it.ObservedAt
-		rules[i] = it.RulesVersion
-	}
-	rows, _ := s.pool.Query(ctx, upsertSQL, skus, qty, cents, modified, observed, rules)
-	fresh, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (time.Duration, error) {
+	var res UpsertResult
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, upsertTable); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"upsert_rows"}, upsertColumns,
+			pgx.CopyFromSlice(len(items), func(i int) ([]any, error) {
+				it := &items[i]
+				return []any{it.SKU, it.Quantity, it.PriceCents, it.LastModified, it.ObservedAt, it.RulesVersion}, nil
+			})); err != nil {
+			return err
+		}
+		rows, _ := tx.Query(ctx, upsertSQL)
+		var sku string
 		var us int64
-		err := r.Scan(&us)
-		return time.Duration(us) * time.Microsecond, err
+		_, err := pgx.ForEachRow(rows, []any{&sku, &us}, func() error {
+			res.SKUs = append(res.SKUs, sku)
+			res.Freshness = append(res.Freshness, time.Duration(us)*time.Microsecond)
+			return nil
+		})
+		return err
 	})
 	if err != nil {
 		return UpsertResult{}, fmt.Errorf("storefront upsert: %w", err)
 	}
-	return UpsertResult{Applied: len(fresh), Stale: len(items) - len(fresh), Freshness: fresh}, nil
+	res.Applied, res.Stale = len(res.SKUs), len(items)-len(res.SKUs)
+	return res, nil
 }
 
 // IsTransient reports whether err is the storefront failing rather than

@@ -144,3 +144,43 @@ func TestUpsertStoresTheRulesVersionAndBackorders(t *testing.T) {
 	require.Equal(t, int64(-2), qty, "a backorder is stored as negative stock")
 	require.Equal(t, "abc123", version)
 }
+
+// TestStagedBatches: a batch staged twice is one batch; once finished its
+// changes are gone and its outcome stays, until BatchRetention has passed.
+func TestStagedBatches(t *testing.T) {
+	ctx := context.Background()
+	dsn := testenv.Database(t, "invsync_store")
+	require.NoError(t, Migrate(ctx, dsn))
+	s, err := Open(ctx, dsn)
+	require.NoError(t, err)
+	defer s.Close()
+
+	_, err = s.Batch(ctx, "b1")
+	require.ErrorIs(t, err, ErrNotStaged)
+	require.NoError(t, s.StageBatch(ctx, "b1", 2, []byte(`[1,2]`)))
+	require.NoError(t, s.StageBatch(ctx, "b1", 3, []byte(`[1,2,3]`)), "staging again is a no-op")
+	b, err := s.Batch(ctx, "b1")
+	require.NoError(t, err)
+	require.Equal(t, []byte(`[1,2]`), b.Changes)
+	require.False(t, b.Applied())
+
+	require.NoError(t, s.FinishBatch(ctx, "b1", []byte(`{"applied":2}`)))
+	b, err = s.Batch(ctx, "b1")
+	require.NoError(t, err)
+	require.True(t, b.Applied())
+	require.Nil(t, b.Changes)
+	require.Equal(t, []byte(`{"applied":2}`), b.Outcome)
+	require.NoError(t, s.StageBatch(ctx, "b1", 2, []byte(`[1,2]`)))
+	b, err = s.Batch(ctx, "b1")
+	require.NoError(t, err)
+	require.True(t, b.Applied(), "a redelivered batch stays applied")
+
+	// Outcomes older than the retention go as other batches finish.
+	testenv.Exec(t, dsn, `UPDATE batches SET applied_at = now() - interval '25 hours' WHERE id = 'b1'`)
+	require.NoError(t, s.StageBatch(ctx, "b2", 1, []byte(`[1]`)))
+	require.NoError(t, s.FinishBatch(ctx, "b2", []byte(`{}`)))
+	_, err = s.Batch(ctx, "b1")
+	require.ErrorIs(t, err, ErrNotStaged)
+	_, err = s.Batch(ctx, "b2")
+	require.NoError(t, err)
+}
