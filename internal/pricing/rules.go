@@ -75,7 +75,10 @@ type Rule struct {
 	Stop bool `yaml:"stop"`
 }
 
-// Rules is a checked, compiled rules file.
+// Rules is a checked, compiled rules file. Everything a row does not change
+// is worked out here, once per rules version: the CEL programs, the amounts
+// as decimals, and what the actions need of them (amounts). A Rules is never
+// modified after Parse, so any number of goroutines may Apply it.
 type Rules struct {
 	// Version is a hash of the file's bytes, stored with each row it priced.
 	Version  string
@@ -89,6 +92,9 @@ type compiled struct {
 	when                                    cel.Program
 	set, markup, discount, margin, min, max *decimal.Decimal
 	needsCost                               bool
+	// amounts is what the actions need of the amounts; nil when Parse left
+	// it to the rows (see maxAmountExponent).
+	amounts *amounts
 }
 
 // None is the rule set of a deployment without a rules file: ERP prices
@@ -184,7 +190,7 @@ func compile(env *cel.Env, rule Rule) (compiled, error) {
 		if ast.OutputType() != cel.BoolType {
 			return c, fmt.Errorf("when: %q is a %s, not a condition", rule.When, ast.OutputType())
 		}
-		if c.when, err = env.Program(ast); err != nil {
+		if c.when, err = env.Program(ast, cel.CustomDecoratorV2(foldConstantConversions)); err != nil {
 			return c, fmt.Errorf("when: %w", err)
 		}
 	}
@@ -228,6 +234,9 @@ func compile(env *cel.Env, rule Rule) (compiled, error) {
 		}
 	}
 	c.needsCost = c.markup != nil || c.margin != nil
+	if amountsInRange(&c) {
+		c.amounts = amountsOf(&c)
+	}
 	return c, nil
 }
 
@@ -249,75 +258,73 @@ func (r *Rules) Apply(c inventory.Change, lim inventory.Limits, now time.Time) (
 
 // price runs the rules over a validated change and returns its price in
 // cents, refusing a result beyond what the limits allow for a price.
+//
+// Each step is the decimal arithmetic the comments of Rule give, done by the
+// helpers of money.go at less cost than the plain Decimal operations, with
+// what depends only on the rules file worked out in Parse (amounts).
 func (r *Rules) price(c inventory.Change, lim inventory.Limits) (int64, *inventory.Rejection) {
 	price, err := decimal.NewFromString(*c.Price)
 	if err != nil {
 		return 0, &inventory.Rejection{Code: inventory.ReasonPriceInvalid, Message: fmt.Sprintf("price %s: %v", inventory.Quote(*c.Price), err)}
 	}
-	var cost *decimal.Decimal
+	var cost decimal.Decimal
 	if c.Cost != nil {
-		d, err := decimal.NewFromString(*c.Cost)
-		if err != nil {
+		if cost, err = decimal.NewFromString(*c.Cost); err != nil {
 			return 0, &inventory.Rejection{Code: inventory.ReasonCostInvalid, Message: fmt.Sprintf("cost %s: %v", inventory.Quote(*c.Cost), err)}
 		}
-		cost = &d
 	}
-	vars := map[string]any{
-		"sku":        c.SKU,
-		"category":   deref(c.Category),
-		"quantity":   *c.Quantity,
-		"price":      cents(price),
-		"cost":       int64(0),
-		"has_cost":   cost != nil,
-		"changed_at": types.Timestamp{Time: c.LastModified.UTC()},
-	}
-	if cost != nil {
-		vars["cost"] = cents(*cost)
-	}
+	vars := newRowVars(c, price, cost)
+	defer vars.release()
 	rounding := r.rounding
-	var ceiling *decimal.Decimal
-	hundred := decimal.NewFromInt(100)
+	var ceiling *decimal.Decimal // the lowest cap that applied
+	var limit int64              // ceiling in whole cents, rounded down
 	// Every intermediate price stays below this bound, so no step works on
 	// numbers larger than the limits allow (a markup of 10^9 % is refused
 	// here rather than carried on).
-	bound := decimal.New(1, int32(lim.IntegerDigits))
-	for _, rule := range r.rules {
+	bound := boundOf(lim.IntegerDigits)
+	for i := range r.rules {
+		rule := &r.rules[i]
 		if rule.when != nil {
-			out, _, err := rule.when.Eval(vars)
+			holds, err := rule.holds(vars)
 			if err != nil {
 				return 0, ruleFailed(rule, "when: %v", err)
 			}
-			if out != types.True {
+			if !holds {
 				continue
 			}
 		}
-		if rule.needsCost && cost == nil {
+		if rule.needsCost && c.Cost == nil {
 			return 0, &inventory.Rejection{Code: inventory.ReasonCostMissing,
 				Message: fmt.Sprintf("rule %q needs the cost, and the ERP row has none", rule.Name)}
+		}
+		a := rule.amounts
+		if a == nil {
+			a = amountsOf(rule) // amounts Parse left to the rows: see maxAmountExponent
 		}
 		if rule.set != nil {
 			price = *rule.set
 		}
 		if rule.markup != nil {
-			price = cost.Mul(hundred.Add(*rule.markup)).Div(hundred)
+			price = scale(cost, a.markup)
 		}
 		if rule.discount != nil {
-			price = price.Mul(hundred.Sub(*rule.discount)).Div(hundred)
+			price = scale(price, a.discount)
 		}
 		if rule.margin != nil {
-			floor := cost.Mul(hundred).Div(hundred.Sub(*rule.margin))
-			price = decimal.Max(price, floor)
+			price = atLeastFloor(price, cost, a.margin)
 		}
-		if rule.min != nil {
-			price = decimal.Max(price, *rule.min)
+		if rule.min != nil && cmp(a.min.at(price.Exponent()), price) > 0 {
+			price = *rule.min
 		}
 		if rule.max != nil {
-			price = decimal.Min(price, *rule.max)
-			if ceiling == nil || rule.max.LessThan(*ceiling) {
-				ceiling = rule.max
+			if cmp(a.max.at(price.Exponent()), price) < 0 {
+				price = *rule.max
+			}
+			if ceiling == nil || cmp(*rule.max, *ceiling) < 0 {
+				ceiling, limit = rule.max, a.capCents
 			}
 		}
-		if price.Abs().GreaterThanOrEqual(bound) {
+		if bound.exceeded(price) {
 			return 0, &inventory.Rejection{Code: inventory.ReasonPriceOutOfRange,
 				Message: fmt.Sprintf("rule %q priced it at %s, beyond %d digits", rule.Name, price.Truncate(2), lim.IntegerDigits)}
 		}
@@ -328,28 +335,34 @@ func (r *Rules) price(c inventory.Change, lim inventory.Limits) (int64, *invento
 			break
 		}
 	}
-	final := round(price, rounding, ceiling)
+	final := roundCents(cents(price), rounding, limit, ceiling != nil)
 	if final < 0 {
 		return 0, &inventory.Rejection{Code: inventory.ReasonPriceRuleFailed, Message: fmt.Sprintf("the rules priced it at %d cents", final)}
 	}
 	return final, nil
 }
 
-// round turns a price into cents. Round99 goes up to the next .99, or down
-// to the last .99 under a cap that applied.
-func round(price decimal.Decimal, mode string, ceiling *decimal.Decimal) int64 {
-	c := cents(price)
+// holds evaluates the rule's condition for a row.
+func (c *compiled) holds(vars *rowVars) (bool, error) {
+	out, _, err := c.when.Eval(vars.input())
+	if err != nil {
+		return false, err
+	}
+	return out == types.True, nil
+}
+
+// roundCents applies the rounding mode to a price in cents. Round99 goes up
+// to the next .99, or, under a cap of limit cents that applied, down to the
+// last .99 under it.
+func roundCents(c int64, mode string, limit int64, capped bool) int64 {
 	if mode != Round99 || c < 0 {
 		return c
 	}
 	if c%100 != 99 {
 		c = c/100*100 + 99
 	}
-	if ceiling != nil {
-		limit := ceiling.Shift(2).Floor().IntPart()
-		for c > limit && c >= 100 {
-			c -= 100
-		}
+	if capped && c > limit {
+		c -= 100 * dollarsDown(c, limit)
 		if c > limit {
 			c = limit
 		}
@@ -357,8 +370,21 @@ func round(price decimal.Decimal, mode string, ceiling *decimal.Decimal) int64 {
 	return c
 }
 
-// cents is a money amount in whole cents, half away from zero.
-func cents(d decimal.Decimal) int64 { return d.Round(2).Shift(2).IntPart() }
+// dollarsDown is how many times a price of c cents, at least 0 and above a
+// cap of limit cents, steps down by a dollar to come under the cap without
+// going under a dollar. It is counted rather than stepped, as a later rule
+// may price a row far above an earlier rule's cap: billions of steps.
+func dollarsDown(c, limit int64) int64 {
+	over := uint64(c) - uint64(limit) // c > limit: the exact difference
+	steps := over / 100
+	if over%100 != 0 {
+		steps++
+	}
+	return int64(min(steps, uint64(c/100)))
+}
+
+// ceilingCents is a cap in whole cents, rounded down.
+func ceilingCents(max decimal.Decimal) int64 { return max.Shift(2).Floor().IntPart() }
 
 func deref(s *string) string {
 	if s == nil {
@@ -367,7 +393,7 @@ func deref(s *string) string {
 	return *s
 }
 
-func ruleFailed(rule compiled, format string, args ...any) *inventory.Rejection {
+func ruleFailed(rule *compiled, format string, args ...any) *inventory.Rejection {
 	return &inventory.Rejection{Code: inventory.ReasonPriceRuleFailed,
 		Message: fmt.Sprintf("rule %q: ", rule.Name) + fmt.Sprintf(format, args...)}
 }

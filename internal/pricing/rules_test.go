@@ -130,7 +130,11 @@ func TestRound(t *testing.T) {
 		{"0.50", Round99, cap("0.50"), 50},
 	}
 	for _, tt := range tests {
-		require.Equal(t, tt.want, round(d(tt.price), tt.mode, tt.ceiling), "%s %s", tt.price, tt.mode)
+		got := roundCents(cents(d(tt.price)), tt.mode, 0, false)
+		if tt.ceiling != nil {
+			got = roundCents(cents(d(tt.price)), tt.mode, ceilingCents(*tt.ceiling), true)
+		}
+		require.Equal(t, tt.want, got, "%s %s", tt.price, tt.mode)
 	}
 }
 
