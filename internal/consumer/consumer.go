@@ -41,7 +41,7 @@ type Batch interface {
 
 // Defaults of Config.
 const (
-	DefaultConsumers = 5
+	DefaultConsumers = 2
 	// DefaultBatchSize makes a backlog of 500,000 rows 100 batches: few
 	// enough that Temporal's per-workflow cost vanishes, small enough that a
 	// batch applies in well under a second.
