@@ -143,7 +143,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Queues:       depths,
 		ChangesQueue: topo.ChangesQueue(),
 		DeadLetters:  store,
-		Gather:       tel.Gather,
+		Totals:       tel.Totals,
 		Checks: map[string]func(context.Context) error{
 			"temporal": func(ctx context.Context) error {
 				_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})

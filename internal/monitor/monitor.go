@@ -9,12 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/url"
 	"sync"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.temporal.io/api/enums/v1"
@@ -64,8 +62,8 @@ type Config struct {
 	DeadLetters DeadLetterCounter
 	// Stuck lists the batches whose upsert keeps failing; nil: none.
 	Stuck func() []activities.StuckBatch
-	// Gather reads this process's metrics (the Prometheus registry).
-	Gather func() ([]*dto.MetricFamily, error)
+	// Totals reads this process's own counters (telemetry.Telemetry.Totals).
+	Totals func() (telemetry.Totals, error)
 	// Checks are the readiness checks by component.
 	Checks map[string]func(context.Context) error
 	// WebUI, Namespace and PollerID build the links to the Temporal Web UI.
@@ -230,8 +228,11 @@ func (m *Monitor) Sample(ctx context.Context) Snapshot {
 		s.Stuck = m.cfg.Stuck()
 	}
 
-	if fams, err := m.cfg.Gather(); err == nil {
-		m.readCounters(&s, fams)
+	if tot, err := m.cfg.Totals(); err == nil {
+		s.Rows = RowCounts{Fetched: tot.Fetched, Published: tot.Published, Applied: tot.Applied, Stale: tot.Stale, Rejected: tot.Rejected}
+		s.InFlight, s.Retries = tot.InFlight, tot.Retries
+		s.UpsertMean = tot.Upsert.Mean()
+		s.FreshnessMean, s.FreshnessP95 = tot.Freshness.Mean(), tot.Freshness.Quantile(0.95)
 	} else {
 		m.cfg.Logger.Warn("cannot read own metrics", "error", err)
 	}
@@ -282,84 +283,6 @@ func (m *Monitor) links(runID string) (poller, batches string) {
 	}
 	batches = ns + "/workflows?query=" + url.QueryEscape(fmt.Sprintf("WorkflowType=%q", "ApplyChanges"))
 	return poller, batches
-}
-
-// readCounters copies this process's counters from its metrics.
-func (m *Monitor) readCounters(s *Snapshot, fams []*dto.MetricFamily) {
-	s.Rows.Rejected = map[string]int64{}
-	for _, f := range fams {
-		switch f.GetName() {
-		case telemetry.MetricRowsFetched + "_total":
-			s.Rows.Fetched = sum(f)
-		case telemetry.MetricRowsPublished + "_total":
-			s.Rows.Published = sum(f)
-		case telemetry.MetricRowsApplied + "_total":
-			s.Rows.Applied = sum(f)
-		case telemetry.MetricRowsStale + "_total":
-			s.Rows.Stale = sum(f)
-		case telemetry.MetricActivityRetries + "_total":
-			s.Retries = sum(f)
-		case telemetry.MetricConsumerFlight:
-			s.InFlight = sum(f)
-		case telemetry.MetricRowsRejected + "_total":
-			for _, mt := range f.GetMetric() {
-				s.Rows.Rejected[label(mt, "reason")] += int64(mt.GetCounter().GetValue())
-			}
-		case telemetry.MetricUpsert + "_seconds":
-			s.UpsertMean, _ = histogram(f, 0)
-		case telemetry.MetricFreshness + "_seconds":
-			s.FreshnessMean, s.FreshnessP95 = histogram(f, 0.95)
-		}
-	}
-}
-
-func sum(f *dto.MetricFamily) int64 {
-	var n float64
-	for _, mt := range f.GetMetric() {
-		n += mt.GetCounter().GetValue() + mt.GetGauge().GetValue()
-	}
-	return int64(n)
-}
-
-func label(mt *dto.Metric, name string) string {
-	for _, l := range mt.GetLabel() {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
-}
-
-// histogram returns the mean of a seconds histogram and the upper bound of
-// the bucket holding quantile q.
-func histogram(f *dto.MetricFamily, q float64) (mean, quantile time.Duration) {
-	var count uint64
-	var total float64
-	buckets := map[float64]uint64{}
-	for _, mt := range f.GetMetric() {
-		h := mt.GetHistogram()
-		count += h.GetSampleCount()
-		total += h.GetSampleSum()
-		for _, b := range h.GetBucket() {
-			buckets[b.GetUpperBound()] += b.GetCumulativeCount()
-		}
-	}
-	if count == 0 {
-		return 0, 0
-	}
-	mean = time.Duration(total / float64(count) * float64(time.Second))
-	if q > 0 {
-		best := math.Inf(1)
-		for ub, c := range buckets {
-			if float64(c) >= q*float64(count) && ub < best {
-				best = ub
-			}
-		}
-		if !math.IsInf(best, 1) {
-			quantile = time.Duration(best * float64(time.Second))
-		}
-	}
-	return mean, quantile
 }
 
 // Poller states for the state gauge, beside the poller's own.

@@ -64,7 +64,7 @@ func newFixture(t *testing.T, checks map[string]func(context.Context) error) *fi
 	f := &fixture{tel: tel, poller: &fakePoller{}, queues: fakeQueues{"c": {}}, deadLetters: &fakeDeadLetters{}}
 	f.mon, err = New(Config{
 		Poller: f.poller, Queues: f.queues, ChangesQueue: "c", DeadLetters: f.deadLetters,
-		Gather: tel.Gather, Checks: checks, Stuck: func() []activities.StuckBatch { return f.stuck },
+		Totals: tel.Totals, Checks: checks, Stuck: func() []activities.StuckBatch { return f.stuck },
 		WebUI: "http://ui.example", Namespace: "default", PollerID: "invsync-poll-erp",
 	}, tel.Meter)
 	require.NoError(t, err)

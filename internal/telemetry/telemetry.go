@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -92,9 +91,6 @@ func Setup(ctx context.Context, o Options) (*Telemetry, error) {
 func (t *Telemetry) Handler() http.Handler {
 	return promhttp.HandlerFor(t.registry, promhttp.HandlerOpts{})
 }
-
-// Gather reads the current values of every metric.
-func (t *Telemetry) Gather() ([]*dto.MetricFamily, error) { return t.registry.Gather() }
 
 // TemporalMetrics is the Temporal SDK's metrics handler, on the same meter.
 func (t *Telemetry) TemporalMetrics() temporalotel.MetricsHandler {
