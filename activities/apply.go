@@ -26,9 +26,9 @@ type Store interface {
 // Applier holds the clients of the activities that apply a batch.
 type Applier struct {
 	Store       Store
-	DeadLetters deadletter.Writer
-	// DLQ is the dead-letter queue the operations on it read.
-	DLQ DeadLetterQueue
+	// DeadLetters keeps the rows that cannot be applied, and is what the
+	// operations on the dead-letter queue read and change.
+	DeadLetters DeadLetterQueue
 	// Rules validates and prices each change; nil: ERP prices, no backorders.
 	Rules RuleSource
 	// Limits bound every number and version before any arithmetic; zero:

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/invsync/invsync/internal/deadletter"
 	"github.com/invsync/invsync/internal/inventory"
 	"github.com/invsync/invsync/internal/storefront"
 	"github.com/invsync/invsync/internal/testenv"
@@ -48,7 +49,7 @@ func TestUpsertBatchRejectsInvalidRowsAndAppliesTheRest(t *testing.T) {
 	}
 	require.Equal(t, &BatchSKUs{Applied: []string{"OK-1", "OK-2"}, DeadLettered: want}, res.SKUs,
 		"the result names each row by what became of it, a repeated SKU once")
-	letters, err := store.ListDeadLetters(ctx, storefront.DeadLetterFilter{}, 10)
+	letters, err := store.ListDeadLetters(ctx, deadletter.Filter{}, 10)
 	require.NoError(t, err)
 	reasons := map[string]string{}
 	for _, l := range letters {
@@ -136,7 +137,7 @@ END $$`, `CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON inventory FOR EACH RO
 	require.NoError(t, v.Get(&res))
 	require.Equal(t, 97, res.Applied)
 	require.Equal(t, 3, res.DeadLettered)
-	letters, err := store.ListDeadLetters(ctx, storefront.DeadLetterFilter{}, 10)
+	letters, err := store.ListDeadLetters(ctx, deadletter.Filter{}, 10)
 	require.NoError(t, err)
 	var bad []string
 	for _, l := range letters {

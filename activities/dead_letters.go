@@ -11,19 +11,18 @@ import (
 
 	"github.com/invsync/invsync/internal/deadletter"
 	"github.com/invsync/invsync/internal/inventory"
-	"github.com/invsync/invsync/internal/storefront"
 )
 
 // DeadLetterQueue is what the DLQ operations need of the dead-letter store
 // (the storefront's PostgreSQL).
 type DeadLetterQueue interface {
 	deadletter.Writer
-	ListDeadLetters(ctx context.Context, f storefront.DeadLetterFilter, limit int) ([]storefront.DeadLetter, error)
-	GetDeadLetters(ctx context.Context, ids []string) ([]storefront.DeadLetter, error)
-	CountDeadLetters(ctx context.Context) (storefront.DeadLetterCounts, error)
-	DeadLetterChunk(ctx context.Context, f storefront.DeadLetterFilter, after string, limit int) ([]storefront.DeadLetter, error)
+	ListDeadLetters(ctx context.Context, f deadletter.Filter, limit int) ([]deadletter.Letter, error)
+	GetDeadLetters(ctx context.Context, ids []string) ([]deadletter.Letter, error)
+	CountDeadLetters(ctx context.Context) (deadletter.Counts, error)
+	DeadLetterChunk(ctx context.Context, f deadletter.Filter, after string, limit int) ([]deadletter.Letter, error)
 	DeleteDeadLetters(ctx context.Context, ids []string) (int64, error)
-	DeleteDeadLetterChunk(ctx context.Context, f storefront.DeadLetterFilter, after string, limit int) ([]string, error)
+	DeleteDeadLetterChunk(ctx context.Context, f deadletter.Filter, after string, limit int) ([]string, error)
 }
 
 // Bounds of the DLQ operations. A workflow's input and result must stay well
@@ -75,8 +74,8 @@ func (in ListDeadLettersInput) Validate() error {
 // ListDeadLettersResult is a page of letters, without payloads, and the
 // counts of all of them.
 type ListDeadLettersResult struct {
-	Letters []storefront.DeadLetter     `json:"letters"`
-	Counts  storefront.DeadLetterCounts `json:"counts"`
+	Letters []deadletter.Letter `json:"letters"`
+	Counts  deadletter.Counts   `json:"counts"`
 }
 
 // ListDeadLetters lists letters, most recently written first, without their
@@ -89,11 +88,11 @@ func (a *Applier) ListDeadLetters(ctx context.Context, in ListDeadLettersInput) 
 	if limit == 0 {
 		limit = DefaultListLimit
 	}
-	letters, err := a.DLQ.ListDeadLetters(ctx, storefront.DeadLetterFilter{IDs: in.IDs, Reason: in.Reason}, limit)
+	letters, err := a.DeadLetters.ListDeadLetters(ctx, deadletter.Filter{IDs: in.IDs, Reason: in.Reason}, limit)
 	if err != nil {
 		return ListDeadLettersResult{}, err
 	}
-	counts, err := a.DLQ.CountDeadLetters(ctx)
+	counts, err := a.DeadLetters.CountDeadLetters(ctx)
 	if err != nil {
 		return ListDeadLettersResult{}, err
 	}
@@ -116,8 +115,8 @@ func (in ShowDeadLettersInput) Validate() error {
 // ShowDeadLettersResult is the letters found, payloads included, and the IDs
 // of none.
 type ShowDeadLettersResult struct {
-	Letters  []storefront.DeadLetter `json:"letters"`
-	NotFound []string                `json:"not_found,omitempty"`
+	Letters  []deadletter.Letter `json:"letters"`
+	NotFound []string            `json:"not_found,omitempty"`
 }
 
 // ShowDeadLetters returns letters in full, payload included.
@@ -125,13 +124,13 @@ func (a *Applier) ShowDeadLetters(ctx context.Context, in ShowDeadLettersInput) 
 	if err := in.Validate(); err != nil {
 		return ShowDeadLettersResult{}, dlqInputError(err)
 	}
-	letters, err := a.DLQ.GetDeadLetters(ctx, in.IDs)
+	letters, err := a.DeadLetters.GetDeadLetters(ctx, in.IDs)
 	if err != nil {
 		return ShowDeadLettersResult{}, err
 	}
 	res := ShowDeadLettersResult{Letters: letters}
 	for _, id := range in.IDs {
-		if !slices.ContainsFunc(letters, func(l storefront.DeadLetter) bool { return l.ID == id }) {
+		if !slices.ContainsFunc(letters, func(l deadletter.Letter) bool { return l.ID == id }) {
 			res.NotFound = append(res.NotFound, id)
 		}
 	}
@@ -160,8 +159,8 @@ func (s SelectDeadLetters) Validate() error {
 	return nil
 }
 
-func (s SelectDeadLetters) filter() storefront.DeadLetterFilter {
-	return storefront.DeadLetterFilter{IDs: s.IDs, Reason: s.Reason}
+func (s SelectDeadLetters) filter() deadletter.Filter {
+	return deadletter.Filter{IDs: s.IDs, Reason: s.Reason}
 }
 
 // ReplayResult says what became of replayed letters: counts, and the first
@@ -216,7 +215,7 @@ func (a *Applier) ReplayDeadLetters(ctx context.Context, in SelectDeadLetters) (
 	}
 	batchID := "replay-" + activity.GetInfo(ctx).WorkflowExecution.ID
 	for {
-		chunk, err := a.DLQ.DeadLetterChunk(ctx, in.filter(), p.After, ChunkSize)
+		chunk, err := a.DeadLetters.DeadLetterChunk(ctx, in.filter(), p.After, ChunkSize)
 		if err != nil {
 			return p.Result, err
 		}
@@ -238,13 +237,13 @@ func (a *Applier) ReplayDeadLetters(ctx context.Context, in SelectDeadLetters) (
 }
 
 // replayChunk replays one chunk and counts what became of it in res.
-func (a *Applier) replayChunk(ctx context.Context, batchID string, chunk []storefront.DeadLetter, res *ReplayResult) error {
+func (a *Applier) replayChunk(ctx context.Context, batchID string, chunk []deadletter.Letter, res *ReplayResult) error {
 	var changes []inventory.Change
 	// The letters behind each change, by the change's letter ID: the letter
 	// UpsertBatch returns for a change that fails again is named after the
 	// change, and is written back under the ID of the letter replayed.
-	origins := map[string][]storefront.DeadLetter{}
-	var skipped []storefront.DeadLetter
+	origins := map[string][]deadletter.Letter{}
+	var skipped []deadletter.Letter
 	var erpRows, notChanges int
 	for _, l := range chunk {
 		if l.Stage == deadletter.StagePoller {
@@ -295,7 +294,7 @@ func (a *Applier) replayChunk(ctx context.Context, batchID string, chunk []store
 	}
 	// Write back what failed before removing what went through: a retry
 	// after a failure in between finds every letter still there.
-	if err := a.DLQ.PutDeadLetters(ctx, again); err != nil {
+	if err := a.DeadLetters.PutDeadLetters(ctx, again); err != nil {
 		return err
 	}
 	var done []string
@@ -304,7 +303,7 @@ func (a *Applier) replayChunk(ctx context.Context, batchID string, chunk []store
 			done = append(done, l.ID)
 		}
 	}
-	if _, err := a.DLQ.DeleteDeadLetters(ctx, done); err != nil {
+	if _, err := a.DeadLetters.DeleteDeadLetters(ctx, done); err != nil {
 		return err
 	}
 
@@ -362,7 +361,7 @@ func (a *Applier) PurgeDeadLetters(ctx context.Context, in SelectDeadLetters) (P
 		}
 	}
 	for {
-		ids, err := a.DLQ.DeleteDeadLetterChunk(ctx, in.filter(), p.After, ChunkSize)
+		ids, err := a.DeadLetters.DeleteDeadLetterChunk(ctx, in.filter(), p.After, ChunkSize)
 		if err != nil {
 			return p.Result, err
 		}
@@ -392,7 +391,7 @@ func withExamples(examples []string, ids ...string) []string {
 }
 
 // namedSeen adds to seen the named IDs that are in chunk.
-func namedSeen(seen, named []string, chunk []storefront.DeadLetter) []string {
+func namedSeen(seen, named []string, chunk []deadletter.Letter) []string {
 	for _, l := range chunk {
 		if slices.Contains(named, l.ID) {
 			seen = append(seen, l.ID)

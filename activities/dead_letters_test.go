@@ -37,7 +37,7 @@ func newDLQFixture(t *testing.T) *dlqFixture {
 	store, err := storefront.Open(ctx, dsn)
 	require.NoError(t, err)
 	t.Cleanup(store.Close)
-	f := &dlqFixture{dsn: dsn, store: store, a: &Applier{Store: store, DeadLetters: store, DLQ: store}}
+	f := &dlqFixture{dsn: dsn, store: store, a: &Applier{Store: store, DeadLetters: store}}
 	var s testsuite.WorkflowTestSuite
 	f.env = s.NewTestActivityEnvironment()
 	f.env.RegisterActivity(f.a)
@@ -68,12 +68,12 @@ func (f *dlqFixture) run(t *testing.T, out any, fn any, in any) error {
 	return nil
 }
 
-func (f *dlqFixture) letter(t *testing.T, id string) (storefront.DeadLetter, bool) {
+func (f *dlqFixture) letter(t *testing.T, id string) (deadletter.Letter, bool) {
 	t.Helper()
 	got, err := f.store.GetDeadLetters(context.Background(), []string{id})
 	require.NoError(t, err)
 	if len(got) == 0 {
-		return storefront.DeadLetter{}, false
+		return deadletter.Letter{}, false
 	}
 	return got[0], true
 }
@@ -97,7 +97,7 @@ func TestListAndShowDeadLetters(t *testing.T) {
 	require.Len(t, list.Letters, 2)
 	require.Equal(t, junk.ID, list.Letters[0].ID, "most recently written first")
 	require.Nil(t, list.Letters[0].Payload)
-	require.Equal(t, storefront.DeadLetterCounts{Total: 2, ByReason: map[string]int64{
+	require.Equal(t, deadletter.Counts{Total: 2, ByReason: map[string]int64{
 		inventory.ReasonQuantityNegative: 1, inventory.ReasonUndecodable: 1}}, list.Counts)
 
 	require.NoError(t, f.run(t, &list, f.a.ListDeadLetters, ListDeadLettersInput{Reason: inventory.ReasonQuantityNegative}))

@@ -37,7 +37,7 @@ import (
 
 	"github.com/invsync/invsync/activities"
 	"github.com/invsync/invsync/internal/config"
-	"github.com/invsync/invsync/internal/storefront"
+	"github.com/invsync/invsync/internal/deadletter"
 	"github.com/invsync/invsync/workflows"
 )
 
@@ -307,7 +307,7 @@ func printList(out io.Writer, res activities.ListDeadLettersResult) {
 }
 
 // countsLine says how many letters there are, by reason.
-func countsLine(c storefront.DeadLetterCounts) string {
+func countsLine(c deadletter.Counts) string {
 	var by []string
 	for _, code := range slices.Sorted(maps.Keys(c.ByReason)) {
 		by = append(by, fmt.Sprintf("%s %d", quote(code), c.ByReason[code]))
@@ -315,7 +315,7 @@ func countsLine(c storefront.DeadLetterCounts) string {
 	return fmt.Sprintf("%d dead letters in all (%s)", c.Total, strings.Join(by, ", "))
 }
 
-func printLetters(out io.Writer, letters []storefront.DeadLetter) {
+func printLetters(out io.Writer, letters []deadletter.Letter) {
 	for i, l := range letters {
 		if i > 0 {
 			fmt.Fprintln(out)

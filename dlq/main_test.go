@@ -14,7 +14,6 @@ import (
 	"github.com/invsync/invsync/activities"
 	"github.com/invsync/invsync/internal/deadletter"
 	"github.com/invsync/invsync/internal/inventory"
-	"github.com/invsync/invsync/internal/storefront"
 )
 
 func TestParseTakesFlagsAnywhere(t *testing.T) {
@@ -94,11 +93,12 @@ func TestOutputIsSafeForATerminal(t *testing.T) {
 		inventory.Rejection{Code: "sku_invalid\x1b", Message: "sku " + hostile})
 	row.SKU = hostile // as if written by something that did not quote it
 	msg := deadletter.ForMessage([]byte(hostile+"\n{}"), inventory.Rejection{Code: "undecodable", Message: hostile}, deadletter.StageBroker)
-	letters := []storefront.DeadLetter{{Letter: row, LastAt: at}, {Letter: msg, LastAt: at}}
+	row.LastAt, msg.LastAt = at, at
+	letters := []deadletter.Letter{row, msg}
 
 	var out bytes.Buffer
 	printList(&out, activities.ListDeadLettersResult{Letters: letters,
-		Counts: storefront.DeadLetterCounts{Total: 2, ByReason: map[string]int64{hostile: 2}}})
+		Counts: deadletter.Counts{Total: 2, ByReason: map[string]int64{hostile: 2}}})
 	printLetters(&out, letters)
 	printReplay(&out, activities.ReplayResult{Read: 2, Rejected: 1, RejectedByReason: map[string]int{hostile: 1},
 		RejectedIDs: []string{hostile}, NotChanges: 1, SkippedIDs: []string{hostile}, RulesVersion: hostile})

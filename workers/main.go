@@ -201,7 +201,6 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	applyWorker.RegisterActivity(&activities.Applier{
 		Store:       store,
 		DeadLetters: store,
-		DLQ:         store,
 		Rules:       rules,
 		Limits:      cfg.Limits,
 		Metrics:     tel.Metrics,

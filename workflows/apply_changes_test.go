@@ -68,7 +68,11 @@ func (m *memStore) Upsert(_ context.Context, items []inventory.Item) (storefront
 	return res, nil
 }
 
-type memDLQ struct{ letters []deadletter.Letter }
+// memDLQ keeps letters; the DLQ operations are not used here.
+type memDLQ struct {
+	activities.DeadLetterQueue
+	letters []deadletter.Letter
+}
 
 func (m *memDLQ) PutDeadLetters(_ context.Context, l []deadletter.Letter) error {
 	m.letters = append(m.letters, l...)

@@ -54,8 +54,24 @@ type Letter struct {
 	Payload       []byte `json:"payload"`
 	PayloadSize   int    `json:"payload_size"`
 	PayloadSHA256 string `json:"payload_sha256"`
-	// At is when the letter was first written (set by the store).
-	At time.Time `json:"at,omitzero"`
+	// At is when the letter was first written, and LastAt when it was last
+	// written: when it was first kept, or when a replay of it last failed
+	// (both set by the store).
+	At     time.Time `json:"at,omitzero"`
+	LastAt time.Time `json:"last_at,omitzero"`
+}
+
+// Filter narrows a selection of letters to some IDs, to one reason code, or
+// both. The zero filter selects every letter.
+type Filter struct {
+	IDs    []string `json:"ids,omitempty"`
+	Reason string   `json:"reason,omitempty"`
+}
+
+// Counts are the numbers of letters kept.
+type Counts struct {
+	Total    int64            `json:"total"`
+	ByReason map[string]int64 `json:"by_reason"`
 }
 
 // Writer keeps letters. Writing a letter that exists (same ID) updates its

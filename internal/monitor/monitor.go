@@ -20,8 +20,8 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/invsync/invsync/activities"
+	"github.com/invsync/invsync/internal/deadletter"
 	"github.com/invsync/invsync/internal/queue"
-	"github.com/invsync/invsync/internal/storefront"
 	"github.com/invsync/invsync/internal/telemetry"
 	"github.com/invsync/invsync/workflows"
 )
@@ -40,7 +40,7 @@ type QueueDepths interface {
 // PostgreSQL). The DLQ's depth is read there, not from the broker: the
 // broker's dead-letter queue only passes letters on to the store.
 type DeadLetterCounter interface {
-	CountDeadLetters(ctx context.Context) (storefront.DeadLetterCounts, error)
+	CountDeadLetters(ctx context.Context) (deadletter.Counts, error)
 }
 
 // Gauges the monitor samples.
@@ -88,7 +88,7 @@ type Snapshot struct {
 	QueueError string      `json:"queue_error,omitempty"`
 
 	// DeadLetters counts the DLQ; nil until counted.
-	DeadLetters *storefront.DeadLetterCounts `json:"dead_letters,omitempty"`
+	DeadLetters *deadletter.Counts `json:"dead_letters,omitempty"`
 	// Stuck are the batches whose upsert has kept failing for
 	// activities.StuckAfter or more.
 	Stuck           []activities.StuckBatch `json:"stuck"`

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/invsync/invsync/activities"
+	"github.com/invsync/invsync/internal/deadletter"
 	"github.com/invsync/invsync/internal/queue"
-	"github.com/invsync/invsync/internal/storefront"
 	"github.com/invsync/invsync/internal/telemetry"
 	"github.com/invsync/invsync/workflows"
 )
@@ -37,11 +37,11 @@ func (f fakeQueues) Depth(_ context.Context, q string) (queue.Depth, error) {
 }
 
 type fakeDeadLetters struct {
-	counts storefront.DeadLetterCounts
+	counts deadletter.Counts
 	err    error
 }
 
-func (f *fakeDeadLetters) CountDeadLetters(context.Context) (storefront.DeadLetterCounts, error) {
+func (f *fakeDeadLetters) CountDeadLetters(context.Context) (deadletter.Counts, error) {
 	return f.counts, f.err
 }
 
@@ -123,7 +123,7 @@ func TestSampleReadsThePollerQueuesAndCounters(t *testing.T) {
 	f.poller.status = workflows.PollStatus{State: workflows.StateIdle, ERPClock: erpClock, LastPollAt: time.Now().Add(-10 * time.Second),
 		CaughtUpTo: erpClock.Add(-5 * time.Second)}
 	f.queues["c"] = queue.Depth{Ready: 7, Unacked: 3, Consumers: 5}
-	f.deadLetters.counts = storefront.DeadLetterCounts{Total: 2, ByReason: map[string]int64{"price_negative": 2}}
+	f.deadLetters.counts = deadletter.Counts{Total: 2, ByReason: map[string]int64{"price_negative": 2}}
 	f.tel.Metrics.Upserted(ctx, 20*time.Millisecond, 8, 2, []time.Duration{3 * time.Second, 7 * time.Second})
 	f.tel.Metrics.Rejected(ctx, "price_negative")
 
@@ -180,7 +180,7 @@ func TestDeadLettersAreCountedInTheStore(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
 	f.queues["c"] = queue.Depth{Ready: 4, Unacked: 1}
-	f.deadLetters.counts = storefront.DeadLetterCounts{Total: 1203, ByReason: map[string]int64{
+	f.deadLetters.counts = deadletter.Counts{Total: 1203, ByReason: map[string]int64{
 		"quantity_negative": 1200, "undecodable": 3}}
 	f.mon.Sample(ctx)
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -67,24 +66,9 @@ func (s *Store) PutDeadLetters(ctx context.Context, letters []deadletter.Letter)
 	return nil
 }
 
-// DeadLetter is a letter as the store keeps it.
-type DeadLetter struct {
-	deadletter.Letter
-	// LastAt is when the letter was last written: when it was first kept,
-	// or when a replay of it last failed.
-	LastAt time.Time `json:"last_at"`
-}
-
-// DeadLetterFilter narrows a selection of letters to some IDs, to one reason
-// code, or both. The zero filter selects every letter.
-type DeadLetterFilter struct {
-	IDs    []string `json:"ids,omitempty"`
-	Reason string   `json:"reason,omitempty"`
-}
-
-// args are the filter's query arguments as filterSQL reads them: $1 the
+// filterArgs are a filter's query arguments as filterSQL reads them: $1 the
 // IDs (NULL: any) and $2 the reason code (empty: any).
-func (f DeadLetterFilter) args() (ids []string, reason string) {
+func filterArgs(f deadletter.Filter) (ids []string, reason string) {
 	if len(f.IDs) > 0 {
 		ids = f.IDs
 	}
@@ -97,12 +81,6 @@ const filterSQL = `($1::text[] IS NULL OR id = ANY($1)) AND ($2::text = '' OR re
 const letterColumns = `id, stage, reason_code, reason, sku, batch_id, erp_cursor, attempts, payload_size, payload_sha256,
     first_at, last_at`
 
-// DeadLetterCounts are the numbers of letters kept.
-type DeadLetterCounts struct {
-	Total    int64            `json:"total"`
-	ByReason map[string]int64 `json:"by_reason"`
-}
-
 // ErrLimit is returned for a limit that is not positive: the queries that
 // take one never return an unbounded set.
 var ErrLimit = errors.New("storefront: dead letters: limit must be positive")
@@ -110,18 +88,18 @@ var ErrLimit = errors.New("storefront: dead letters: limit must be positive")
 // ListDeadLetters returns up to limit letters of the filter, most recently
 // written first, without their payloads: a listing stays small however large
 // the letters are.
-func (s *Store) ListDeadLetters(ctx context.Context, f DeadLetterFilter, limit int) ([]DeadLetter, error) {
+func (s *Store) ListDeadLetters(ctx context.Context, f deadletter.Filter, limit int) ([]deadletter.Letter, error) {
 	if limit <= 0 {
 		return nil, ErrLimit
 	}
-	ids, reason := f.args()
+	ids, reason := filterArgs(f)
 	return s.queryLetters(ctx, false, `SELECT `+letterColumns+` FROM dead_letters WHERE `+filterSQL+`
 ORDER BY last_at DESC, id LIMIT $3`, ids, reason, limit)
 }
 
 // GetDeadLetters returns the letters with the IDs, payloads included, most
 // recently written first. IDs without a letter are left out.
-func (s *Store) GetDeadLetters(ctx context.Context, ids []string) ([]DeadLetter, error) {
+func (s *Store) GetDeadLetters(ctx context.Context, ids []string) ([]deadletter.Letter, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
@@ -133,18 +111,18 @@ ORDER BY last_at DESC, id`, ids)
 // the given one, in ID order, payloads included. An operation over many
 // letters reads them chunk by chunk, each chunk after the last ID of the one
 // before, and so passes over each letter once even as it rewrites some.
-func (s *Store) DeadLetterChunk(ctx context.Context, f DeadLetterFilter, after string, limit int) ([]DeadLetter, error) {
+func (s *Store) DeadLetterChunk(ctx context.Context, f deadletter.Filter, after string, limit int) ([]deadletter.Letter, error) {
 	if limit <= 0 {
 		return nil, ErrLimit
 	}
-	ids, reason := f.args()
+	ids, reason := filterArgs(f)
 	return s.queryLetters(ctx, true, `SELECT `+letterColumns+`, payload FROM dead_letters WHERE `+filterSQL+` AND id > $3
 ORDER BY id LIMIT $4`, ids, reason, after, limit)
 }
 
 // CountDeadLetters counts the letters, in all and by reason code.
-func (s *Store) CountDeadLetters(ctx context.Context) (DeadLetterCounts, error) {
-	c := DeadLetterCounts{ByReason: map[string]int64{}}
+func (s *Store) CountDeadLetters(ctx context.Context) (deadletter.Counts, error) {
+	c := deadletter.Counts{ByReason: map[string]int64{}}
 	rows, _ := s.pool.Query(ctx, `SELECT reason_code, count(*) FROM dead_letters GROUP BY reason_code`)
 	var code string
 	var n int64
@@ -154,7 +132,7 @@ func (s *Store) CountDeadLetters(ctx context.Context) (DeadLetterCounts, error) 
 		return nil
 	})
 	if err != nil {
-		return DeadLetterCounts{}, fmt.Errorf("storefront: count dead letters: %w", err)
+		return deadletter.Counts{}, fmt.Errorf("storefront: count dead letters: %w", err)
 	}
 	return c, nil
 }
@@ -176,11 +154,11 @@ func (s *Store) DeleteDeadLetters(ctx context.Context, ids []string) (int64, err
 // after the given one, in ID order, and returns their IDs in that order. A
 // purge of any size goes chunk by chunk, as DeadLetterChunk reads, so it
 // ends even while new letters arrive.
-func (s *Store) DeleteDeadLetterChunk(ctx context.Context, f DeadLetterFilter, after string, limit int) ([]string, error) {
+func (s *Store) DeleteDeadLetterChunk(ctx context.Context, f deadletter.Filter, after string, limit int) ([]string, error) {
 	if limit <= 0 {
 		return nil, ErrLimit
 	}
-	ids, reason := f.args()
+	ids, reason := filterArgs(f)
 	rows, _ := s.pool.Query(ctx, `DELETE FROM dead_letters WHERE id IN (
     SELECT id FROM dead_letters WHERE `+filterSQL+` AND id > $3 ORDER BY id LIMIT $4)
 RETURNING id`, ids, reason, after, limit)
@@ -192,10 +170,10 @@ RETURNING id`, ids, reason, after, limit)
 	return deleted, nil
 }
 
-func (s *Store) queryLetters(ctx context.Context, withPayload bool, sql string, args ...any) ([]DeadLetter, error) {
+func (s *Store) queryLetters(ctx context.Context, withPayload bool, sql string, args ...any) ([]deadletter.Letter, error) {
 	rows, _ := s.pool.Query(ctx, sql, args...)
-	letters, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DeadLetter, error) {
-		var d DeadLetter
+	letters, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (deadletter.Letter, error) {
+		var d deadletter.Letter
 		var cursor []byte
 		dest := []any{&d.ID, &d.Stage, &d.Reason.Code, &d.Reason.Message, &d.SKU, &d.BatchID, &cursor, &d.Attempts,
 			&d.PayloadSize, &d.PayloadSHA256, &d.At, &d.LastAt}

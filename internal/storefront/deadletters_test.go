@@ -34,7 +34,7 @@ func changeLetter(sku, code string) deadletter.Letter {
 	return deadletter.ForChange(c, inventory.Rejection{Code: code, Message: code + " of " + sku}, deadletter.StageApply, "b1")
 }
 
-func ids(letters []storefront.DeadLetter) []string {
+func ids(letters []deadletter.Letter) []string {
 	out := make([]string, len(letters))
 	for i, l := range letters {
 		out[i] = l.ID
@@ -55,15 +55,15 @@ func TestDeadLettersListGetAndCount(t *testing.T) {
 
 	for _, tt := range []struct {
 		name   string
-		filter storefront.DeadLetterFilter
+		filter deadletter.Filter
 		limit  int
 		want   []string
 	}{
-		{"all, newest first", storefront.DeadLetterFilter{}, 10, []string{row.ID, c.ID, b.ID, a.ID}},
-		{"limited", storefront.DeadLetterFilter{}, 2, []string{row.ID, c.ID}},
-		{"by reason", storefront.DeadLetterFilter{Reason: "quantity_negative"}, 10, []string{c.ID, a.ID}},
-		{"by ID", storefront.DeadLetterFilter{IDs: []string{a.ID, "nope"}}, 10, []string{a.ID}},
-		{"by ID and reason", storefront.DeadLetterFilter{IDs: []string{a.ID, b.ID}, Reason: "price_negative"}, 10, []string{b.ID}},
+		{"all, newest first", deadletter.Filter{}, 10, []string{row.ID, c.ID, b.ID, a.ID}},
+		{"limited", deadletter.Filter{}, 2, []string{row.ID, c.ID}},
+		{"by reason", deadletter.Filter{Reason: "quantity_negative"}, 10, []string{c.ID, a.ID}},
+		{"by ID", deadletter.Filter{IDs: []string{a.ID, "nope"}}, 10, []string{a.ID}},
+		{"by ID and reason", deadletter.Filter{IDs: []string{a.ID, b.ID}, Reason: "price_negative"}, 10, []string{b.ID}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := s.ListDeadLetters(ctx, tt.filter, tt.limit)
@@ -75,7 +75,7 @@ func TestDeadLettersListGetAndCount(t *testing.T) {
 			}
 		})
 	}
-	_, err := s.ListDeadLetters(ctx, storefront.DeadLetterFilter{}, 0)
+	_, err := s.ListDeadLetters(ctx, deadletter.Filter{}, 0)
 	require.ErrorIs(t, err, storefront.ErrLimit)
 
 	got, err := s.GetDeadLetters(ctx, []string{a.ID, row.ID, "nope"})
@@ -96,14 +96,14 @@ func TestDeadLettersListGetAndCount(t *testing.T) {
 
 	counts, err := s.CountDeadLetters(ctx)
 	require.NoError(t, err)
-	require.Equal(t, storefront.DeadLetterCounts{Total: 4, ByReason: map[string]int64{
+	require.Equal(t, deadletter.Counts{Total: 4, ByReason: map[string]int64{
 		"quantity_negative": 2, "price_negative": 1, "sku_empty": 1}}, counts)
 
 	// Failing again is the same letter, one more attempt, written later.
 	again := a
 	again.Attempts, again.Reason = 2, inventory.Rejection{Code: "price_negative", Message: "still"}
 	require.NoError(t, s.PutDeadLetters(ctx, []deadletter.Letter{again}))
-	got, err = s.ListDeadLetters(ctx, storefront.DeadLetterFilter{}, 1)
+	got, err = s.ListDeadLetters(ctx, deadletter.Filter{}, 1)
 	require.NoError(t, err)
 	require.Equal(t, a.ID, got[0].ID, "most recently written first")
 	require.Equal(t, 2, got[0].Attempts)
@@ -129,12 +129,12 @@ func TestDeadLetterChunksPassOverEachLetterOnce(t *testing.T) {
 
 	for _, tt := range []struct {
 		name   string
-		filter storefront.DeadLetterFilter
+		filter deadletter.Filter
 		want   int
 	}{
-		{"all", storefront.DeadLetterFilter{}, 25},
-		{"by reason", storefront.DeadLetterFilter{Reason: "price_negative"}, 5},
-		{"by ID", storefront.DeadLetterFilter{IDs: []string{all[3].ID, all[7].ID}}, 2},
+		{"all", deadletter.Filter{}, 25},
+		{"by reason", deadletter.Filter{Reason: "price_negative"}, 5},
+		{"by ID", deadletter.Filter{IDs: []string{all[3].ID, all[7].ID}}, 2},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var seen []string
@@ -149,7 +149,7 @@ func TestDeadLetterChunksPassOverEachLetterOnce(t *testing.T) {
 					seen = append(seen, l.ID)
 					// Rewriting a letter does not bring it back.
 					l.Attempts++
-					require.NoError(t, s.PutDeadLetters(ctx, []deadletter.Letter{l.Letter}))
+					require.NoError(t, s.PutDeadLetters(ctx, []deadletter.Letter{l}))
 				}
 				if len(chunk) < 4 {
 					break
@@ -187,7 +187,7 @@ func TestDeleteDeadLetters(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(1), n)
 
-	deleted, err := s.DeleteDeadLetterChunk(ctx, storefront.DeadLetterFilter{Reason: "price_negative"}, "", 100)
+	deleted, err := s.DeleteDeadLetterChunk(ctx, deadletter.Filter{Reason: "price_negative"}, "", 100)
 	require.NoError(t, err)
 	require.Len(t, deleted, 3)
 	require.IsIncreasing(t, deleted)
@@ -197,7 +197,7 @@ func TestDeleteDeadLetters(t *testing.T) {
 	var gone []string
 	after := ""
 	for {
-		chunk, err := s.DeleteDeadLetterChunk(ctx, storefront.DeadLetterFilter{}, after, 4)
+		chunk, err := s.DeleteDeadLetterChunk(ctx, deadletter.Filter{}, after, 4)
 		require.NoError(t, err)
 		gone = append(gone, chunk...)
 		if len(chunk) < 4 {
@@ -210,7 +210,7 @@ func TestDeleteDeadLetters(t *testing.T) {
 	counts, err := s.CountDeadLetters(ctx)
 	require.NoError(t, err)
 	require.Empty(t, counts.ByReason)
-	_, err = s.DeleteDeadLetterChunk(ctx, storefront.DeadLetterFilter{}, "", 0)
+	_, err = s.DeleteDeadLetterChunk(ctx, deadletter.Filter{}, "", 0)
 	require.ErrorIs(t, err, storefront.ErrLimit)
 }
 
