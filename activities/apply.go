@@ -25,7 +25,7 @@ type Store interface {
 
 // Applier holds the clients of the activities that apply a batch.
 type Applier struct {
-	Store       Store
+	Store Store
 	// DeadLetters keeps the rows that cannot be applied, and is what the
 	// operations on the dead-letter queue read and change.
 	DeadLetters DeadLetterQueue

@@ -721,7 +721,7 @@ func TestPoolIsBackWithin2sOfADrop(t *testing.T) {
 	consumes("after-outage", 5*time.Second)
 	healthySince := time.Now()
 	pauses := log.records(t, "consumer disconnected, reconnecting")
-	require.Equal(t, time.Second, pauses[len(pauses)-1].In, "the outage took the pause to its cap")
+	require.InEpsilon(t, float64(time.Second), float64(pauses[len(pauses)-1].In), 0.2+1e-9, "the outage took the pause to its cap, give or take its jitter")
 
 	// Healthy for over 10 s, then the broker drops the connection.
 	pids := connections(t, topo.Prefix+"-consumer-")
@@ -733,7 +733,7 @@ func TestPoolIsBackWithin2sOfADrop(t *testing.T) {
 
 	drops := log.records(t, "consumer disconnected, reconnecting")
 	drop := drops[len(drops)-1]
-	require.Equal(t, 100*time.Millisecond, drop.In, "the pause started over after a healthy connection")
+	require.InEpsilon(t, float64(100*time.Millisecond), float64(drop.In), 0.2+1e-9, "the pause started over after a healthy connection")
 	connects := log.records(t, "consumer connected")
 	back := connects[len(connects)-1].Time.Sub(drop.Time)
 	t.Logf("after the drop: connected again in %v, a change published after the drop consumed in %v", back, latency)

@@ -155,7 +155,7 @@ func (p *Pool) startOne(ctx context.Context, id string, changes []inventory.Chan
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	delay := startRetryMin
+	pauses := queue.Backoff(startRetryMin, startRetryMax)
 	for attempt := 1; ; attempt++ {
 		// An attempt under way when shutdown begins is let finish, so its
 		// batch is acked rather than redelivered.
@@ -181,13 +181,13 @@ func (p *Pool) startOne(ctx context.Context, id string, changes []inventory.Chan
 		if kind == misconfigured {
 			log = p.cfg.Logger.Error
 		}
+		delay := pauses.NextBackOff()
 		log("cannot start batch workflow, retrying", "batch", id, "attempt", attempt, "error", err,
 			"failure", kind.String(), "in", delay)
 		if !queue.Sleep(ctx, delay) {
 			<-p.open
 			return ctx.Err()
 		}
-		delay = min(delay*2, startRetryMax)
 	}
 }
 
@@ -195,17 +195,17 @@ func (p *Pool) startOne(ctx context.Context, id string, changes []inventory.Chan
 // once ctx ends.
 func (p *Pool) awaitClose(ctx context.Context, batchID string, b Batch) {
 	defer func() { <-p.open }()
-	delay := waitRetryMin
+	pauses := queue.Backoff(waitRetryMin, waitRetryMax)
 	for {
 		err := b.Wait(ctx)
 		if err == nil || ctx.Err() != nil {
 			return
 		}
+		delay := pauses.NextBackOff()
 		p.cfg.Logger.Warn("cannot tell whether batch workflow closed, asking again", "batch", batchID, "error", err, "in", delay)
 		if !queue.Sleep(ctx, delay) {
 			return
 		}
-		delay = min(delay*2, waitRetryMax)
 	}
 }
 
@@ -215,17 +215,17 @@ func (p *Pool) keep(ctx context.Context, letters []deadletter.Letter) error {
 	if len(letters) == 0 {
 		return nil
 	}
-	delay := letterRetryMin
+	pauses := queue.Backoff(letterRetryMin, letterRetryMax)
 	for {
 		err := p.cfg.DeadLetters.PutDeadLetters(ctx, letters)
 		if err == nil {
 			break
 		}
+		delay := pauses.NextBackOff()
 		p.cfg.Logger.Warn("cannot keep dead letters, retrying", "letters", len(letters), "error", err, "in", delay)
 		if !queue.Sleep(ctx, delay) {
 			return ctx.Err()
 		}
-		delay = min(delay*2, letterRetryMax)
 	}
 	for _, l := range letters {
 		p.cfg.Metrics.Rejected(ctx, l.Reason.Code)

@@ -137,7 +137,7 @@ func (g Ingester) keep(ctx context.Context, batch []amqp.Delivery, closed <-chan
 		// and RabbitMQ 4 counts each time toward the queue's delivery limit.
 		log.Warn("dead-letter queue delivered messages again", "count", redelivered, "queue", g.Topology.DeadLetterQueue())
 	}
-	backoff := writeRetryMin
+	pauses := Backoff(writeRetryMin, writeRetryMax)
 	for {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeWithin)
 		err := g.Letters.PutDeadLetters(wctx, letters)
@@ -145,16 +145,16 @@ func (g Ingester) keep(ctx context.Context, batch []amqp.Delivery, closed <-chan
 		if err == nil {
 			break
 		}
+		pause := pauses.NextBackOff()
 		log.Warn("cannot keep dead letters; their messages stay on the queue unacknowledged, retrying",
-			"count", len(letters), "error", err, "in", backoff)
+			"count", len(letters), "error", err, "in", pause)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case e := <-closed:
 			return fmt.Errorf("rabbitmq: channel closed: %v", e)
-		case <-time.After(backoff):
+		case <-time.After(pause):
 		}
-		backoff = min(backoff*2, writeRetryMax)
 	}
 	if err := batch[len(batch)-1].Ack(true); err != nil {
 		// The letters are written; the messages come back on the next

@@ -3,6 +3,8 @@ package queue
 import (
 	"context"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // Reconnect pauses. They are short because a broker that drops its clients
@@ -18,21 +20,32 @@ const (
 )
 
 // Reconnect is the pause before each reconnection of a consumer: doubling
-// from 100 ms up to 1 s while connections keep failing, back to 100 ms after
-// one that lasted 10 s. The zero value is ready to use.
+// from about 100 ms up to about 1 s while connections keep failing, back to
+// the start after one that lasted 10 s. The zero value is ready to use.
 type Reconnect struct {
-	last time.Duration
+	b *backoff.ExponentialBackOff
 }
 
 // Next returns the pause after a connection that lasted up (0: it never got
 // that far).
 func (r *Reconnect) Next(up time.Duration) time.Duration {
-	if r.last == 0 || up >= healthyAfter {
-		r.last = reconnectMin
-	} else {
-		r.last = min(2*r.last, reconnectMax)
+	if r.b == nil {
+		r.b = Backoff(reconnectMin, reconnectMax)
 	}
-	return r.last
+	if up >= healthyAfter {
+		r.b.Reset()
+	}
+	return r.b.NextBackOff()
+}
+
+// jitter spreads each pause by up to a fifth either way, so clients that
+// lost the same server do not all come back in the same instant.
+const jitter = 0.2
+
+// Backoff returns pauses doubling from min up to max, each spread by the
+// jitter: how every retry in the worker waits for a dependency to come back.
+func Backoff(min, max time.Duration) *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: min, RandomizationFactor: jitter, Multiplier: 2, MaxInterval: max}
 }
 
 // Sleep waits d, or less if ctx ends first; it reports whether it waited
