@@ -182,8 +182,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		TaskQueueActivitiesPerSecond:       cfg.ERPQueriesPerSecond,
 		WorkerStopTimeout:                  30 * time.Second,
 	})
-	erpWorker.RegisterWorkflow(workflows.PollERP)
-	erpWorker.RegisterActivity(&activities.Poller{
+	workflows.RegisterERP(erpWorker, &activities.Poller{
 		Source: source, Publisher: publisher, Queue: depths, DeadLetters: store, Limits: cfg.Limits, Metrics: tel.Metrics,
 	})
 
@@ -193,12 +192,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		MaxConcurrentActivityExecutionSize: cfg.StoreConnections,
 		WorkerStopTimeout:                  30 * time.Second,
 	})
-	applyWorker.RegisterWorkflow(workflows.ApplyChanges)
-	applyWorker.RegisterWorkflow(workflows.ListDeadLetters)
-	applyWorker.RegisterWorkflow(workflows.ShowDeadLetters)
-	applyWorker.RegisterWorkflow(workflows.ReplayDeadLetters)
-	applyWorker.RegisterWorkflow(workflows.PurgeDeadLetters)
-	applyWorker.RegisterActivity(&activities.Applier{
+	workflows.RegisterApply(applyWorker, &activities.Applier{
 		Store:       store,
 		DeadLetters: store,
 		Rules:       rules,

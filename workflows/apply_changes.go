@@ -1,54 +1,26 @@
 package workflows
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/invsync/invsync/activities"
-	"github.com/invsync/invsync/internal/inventory"
 )
 
-// DefaultApplyTaskQueue is where ApplyChanges workflows and their activities
-// run.
-const DefaultApplyTaskQueue = "invsync-apply"
-
-// ApplyInput names one batch of changes from the changes queue. The consumer
-// staged the batch's changes in the storefront under BatchID, so history
-// holds the batch's name and size, not its rows.
-type ApplyInput struct {
-	BatchID string `json:"batch_id"`
-	Rows    int    `json:"rows,omitempty"`
-	// Changes carries the batch itself in workflows started before batches
-	// were staged.
-	Changes []inventory.Change `json:"changes,omitempty"`
-}
-
-// ApplyResult counts what became of the batch.
-type ApplyResult struct {
-	Applied  int `json:"applied"`
-	Stale    int `json:"stale"`
-	Rejected int `json:"rejected"`
-}
-
-// ApplyWorkflowID derives the workflow ID from the batch's message bodies, so
-// a batch redelivered after a consumer crash maps to the workflow already
-// started for it. Order does not matter.
-func ApplyWorkflowID(bodies [][]byte) string {
-	sums := make([][32]byte, len(bodies))
-	for i, b := range bodies {
-		sums[i] = sha256.Sum256(b)
-	}
-	slices.SortFunc(sums, func(a, b [32]byte) int { return slices.Compare(a[:], b[:]) })
-	h := sha256.New()
-	for _, s := range sums {
-		h.Write(s[:])
-	}
-	return "invsync-apply-" + hex.EncodeToString(h.Sum(nil)[:16])
+// RegisterApply registers what runs on the apply task queue: the
+// ApplyChanges workflow, the dead-letter workflows, and the activities of a,
+// which both use. Their names are those of the functions and of a's methods,
+// which histories, the dlq command and the temporal CLI use.
+func RegisterApply(r worker.Registry, a *activities.Applier) {
+	r.RegisterWorkflow(ApplyChanges)
+	r.RegisterWorkflow(ListDeadLetters)
+	r.RegisterWorkflow(ShowDeadLetters)
+	r.RegisterWorkflow(ReplayDeadLetters)
+	r.RegisterWorkflow(PurgeDeadLetters)
+	r.RegisterActivity(a)
 }
 
 // retryForever retries transient failures with backoff and no attempt limit:

@@ -14,13 +14,6 @@ import (
 // with its input and result. Inputs and results stay small whatever the size
 // of the DLQ: listings are bounded, replays and purges return counts.
 
-// PurgeInput selects letters to remove for good. Confirm must be true: a
-// purge cannot be undone.
-type PurgeInput struct {
-	activities.SelectDeadLetters
-	Confirm bool `json:"confirm"`
-}
-
 // dlqRetry retries an operation a few times: reading changes nothing, and a
 // replay or purge picks up after its last heartbeat.
 var dlqRetry = &temporal.RetryPolicy{

@@ -1,6 +1,3 @@
-// Package workflows holds the two Temporal workflows of the pipeline:
-// PollERP, the long-running change detector, and ApplyChanges, one per batch
-// of changes taken off RabbitMQ.
 package workflows
 
 import (
@@ -9,141 +6,19 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/invsync/invsync/activities"
 	"github.com/invsync/invsync/internal/inventory"
 )
 
-// Names an operator uses with the temporal CLI.
-const (
-	SignalPause       = "pause"
-	SignalResume      = "resume"
-	SignalPollNow     = "poll-now"
-	QueryStatus       = "status"
-	UpdateResetCursor = "reset-cursor"
-)
-
-// Poller states, as reported by the status query.
-const (
-	StatePolling   = "polling"
-	StateIdle      = "idle"
-	StateThrottled = "throttled"
-	StatePaused    = "paused"
-	// StateFailing: the last poll failed after its retries (the ERP or
-	// RabbitMQ is down or too slow); the poller tries again each interval.
-	StateFailing = "failing"
-)
-
-// Defaults for PollInput fields left zero.
-const (
-	DefaultPollInterval = 30 * time.Second
-	DefaultPageSize     = 5000
-	DefaultPagesPerPoll = 20
-	DefaultSettleDelay  = 5 * time.Second
-	DefaultPollsPerRun  = 200
-	DefaultERPTaskQueue = "invsync-erp"
-)
-
-// PollWorkflowID is the fixed ID of the poller of a source: starting it twice
-// finds the running one.
-func PollWorkflowID(source string) string { return "invsync-poll-" + source }
-
-// PollInput configures the poller and carries its state across
-// continue-as-new.
-type PollInput struct {
-	Cursor       inventory.Cursor `json:"cursor"`
-	Paused       bool             `json:"paused"`
-	Interval     time.Duration    `json:"interval"`
-	PageSize     int              `json:"page_size"`
-	PagesPerPoll int              `json:"pages_per_poll"`
-	SettleDelay  time.Duration    `json:"settle_delay"`
-	// QueueHighWater holds reads back while the changes queue has this many
-	// ready messages; 0 disables it.
-	QueueHighWater int    `json:"queue_high_water"`
-	ERPTaskQueue   string `json:"erp_task_queue"`
-	// PollsPerRun bounds one run's history; the poller then continues as new.
-	PollsPerRun int `json:"polls_per_run"`
-	// Lookback is how far behind the cursor the poller re-reads, every
-	// LookbackEvery, for rows committed late with an older LastModified.
-	// Zero disables it. Re-read rows are no-ops downstream.
-	Lookback      time.Duration `json:"lookback,omitempty"`
-	LookbackEvery time.Duration `json:"lookback_every,omitempty"`
-	// LastLookback is when the last look-back finished.
-	LastLookback time.Time `json:"last_lookback,omitzero"`
-	// ERPClock and ERPOffset are the ERP's clock and UTC offset at the last
-	// poll: when the offset drops (daylight saving ends), the wall clock
-	// repeats an interval and the poller reads it again.
-	ERPClock  time.Time     `json:"erp_clock,omitzero"`
-	ERPOffset time.Duration `json:"erp_offset,omitempty"`
-	Totals    PollTotal     `json:"totals"`
-}
-
-// PollTotal counts work across runs.
-type PollTotal struct {
-	Polls int64 `json:"polls"`
-	Rows  int64 `json:"rows"`
-	// Reread counts rows published again by look-backs.
-	Reread int64 `json:"reread,omitempty"`
-	// Rejected counts rows read that could not become changes: each is a
-	// dead letter, and the cursor moved past it.
-	Rejected int64 `json:"rejected,omitempty"`
-	// Rewinds counts the times the ERP's clock went back (daylight saving
-	// ended) and the poller read the repeated interval again.
-	Rewinds int64 `json:"rewinds,omitempty"`
-}
-
-func (in PollInput) withDefaults() PollInput {
-	if in.Interval <= 0 {
-		in.Interval = DefaultPollInterval
-	}
-	if in.PageSize <= 0 {
-		in.PageSize = DefaultPageSize
-	}
-	if in.PagesPerPoll <= 0 {
-		in.PagesPerPoll = DefaultPagesPerPoll
-	}
-	if in.SettleDelay < 0 {
-		in.SettleDelay = 0
-	}
-	if in.ERPTaskQueue == "" {
-		in.ERPTaskQueue = DefaultERPTaskQueue
-	}
-	if in.PollsPerRun <= 0 {
-		in.PollsPerRun = DefaultPollsPerRun
-	}
-	if in.Lookback > 0 && in.LookbackEvery <= 0 {
-		in.LookbackEvery = in.Interval
-	}
-	return in
-}
-
-// PollStatus answers the status query.
-type PollStatus struct {
-	State      string           `json:"state"`
-	Cursor     inventory.Cursor `json:"cursor"`
-	Totals     PollTotal        `json:"totals"`
-	LastPollAt time.Time        `json:"last_poll_at"`
-	LastRows   int              `json:"last_rows"`
-	ERPClock   time.Time        `json:"erp_clock"`
-	// CaughtUpTo is the ERP time up to which every row has been published.
-	CaughtUpTo time.Time `json:"caught_up_to,omitzero"`
-	// Backlog is the number of rows the last poll left unread (0 once
-	// caught up).
-	Backlog    int64     `json:"backlog"`
-	NextPollAt time.Time `json:"next_poll_at,omitzero"`
-	LastError  string    `json:"last_error,omitempty"`
-	// LastLookbackAt is when the last look-back finished.
-	LastLookbackAt time.Time `json:"last_lookback_at,omitzero"`
-	// FutureRows is the number of ERP rows dated past the ERP clock by more
-	// than the allowance that the last poll found (dead letters until the
-	// ERP fixes them).
-	FutureRows int `json:"future_rows,omitempty"`
-}
-
-// ResetCursorRequest moves the cursor, e.g. back to re-read a period.
-type ResetCursorRequest struct {
-	Cursor inventory.Cursor `json:"cursor"`
+// RegisterERP registers what runs on the ERP task queue: the PollERP
+// workflow and the poll activities of p. Their names are those of the
+// function and of p's methods, which histories and the temporal CLI use.
+func RegisterERP(r worker.Registry, p *activities.Poller) {
+	r.RegisterWorkflow(PollERP)
+	r.RegisterActivity(p)
 }
 
 // PollERP polls the ERP for changed rows, forever: read and publish what
@@ -158,11 +33,49 @@ func PollERP(ctx workflow.Context, in PollInput) error {
 }
 
 type poller struct {
-	in       PollInput
+	in PollInput
+	// status is what the status query answers, but for the fields it takes
+	// from in and the State it derives from facts.
 	status   PollStatus
+	facts    pollFacts
 	pollNow  bool
 	resets   int // bumped by each reset; a fetch started before a reset is discarded
 	pollsRun int
+}
+
+// pollFacts are what the poller's state is derived from. Each is kept where
+// it changes; which state wins when several hold is decided in state alone,
+// so the loop need not know what the status query will say.
+type pollFacts struct {
+	// paused: the run loop waits for a resume. A pause signal sets
+	// PollInput.Paused at once; a poll already running finishes first and
+	// is reported as such.
+	paused bool
+	// polling: a poll, the polls of a backlog read back to back, or a
+	// look-back run; false while the poller waits for the next poll.
+	polling bool
+	// failing: the last poll or look-back failed after its retries. It
+	// holds until a poll succeeds or the poller is paused.
+	failing bool
+	// throttled: the last poll held back its reads because the changes
+	// queue was too deep.
+	throttled bool
+}
+
+// state derives the status query's State from the facts. A failing poller
+// says so until a poll succeeds, retries included.
+func (f pollFacts) state() string {
+	switch {
+	case f.paused:
+		return StatePaused
+	case f.failing:
+		return StateFailing
+	case f.polling:
+		return StatePolling
+	case f.throttled:
+		return StateThrottled
+	}
+	return StateIdle
 }
 
 func (p *poller) setup(ctx workflow.Context) error {
@@ -171,12 +84,9 @@ func (p *poller) setup(ctx workflow.Context) error {
 		// starts, not right after its first sync has read everything.
 		p.in.LastLookback = workflow.Now(ctx)
 	}
-	p.status = PollStatus{State: StateIdle}
-	if p.in.Paused {
-		p.status.State = StatePaused
-	}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (PollStatus, error) {
 		s := p.status
+		s.State = p.facts.state()
 		s.Cursor, s.Totals, s.LastLookbackAt = p.in.Cursor, p.in.Totals, p.in.LastLookback
 		return s, nil
 	}); err != nil {
@@ -235,10 +145,14 @@ func validateCursor(c inventory.Cursor, now time.Time) error {
 func (p *poller) run(ctx workflow.Context) error {
 	for {
 		if p.in.Paused {
-			p.status.State, p.status.NextPollAt = StatePaused, time.Time{}
+			// A pause ends a failing spell: after the resume, the poller
+			// says polling until a poll fails again.
+			p.facts = pollFacts{paused: true}
+			p.status.NextPollAt = time.Time{}
 			if err := workflow.Await(ctx, func() bool { return !p.in.Paused }); err != nil {
 				return err
 			}
+			p.facts.paused = false
 		}
 		res, err := p.poll(ctx)
 		if err != nil && temporal.IsCanceledError(err) {
@@ -256,13 +170,9 @@ func (p *poller) run(ctx workflow.Context) error {
 				return err
 			}
 		}
-		p.status.State = StateIdle
-		switch {
-		case err != nil:
-			p.status.State = StateFailing
-		case res.Throttled:
-			p.status.State = StateThrottled
-		}
+		p.facts.polling = false
+		p.facts.failing = err != nil
+		p.facts.throttled = err == nil && res.Throttled
 		wait := p.in.Interval
 		switch {
 		case err != nil:
@@ -283,10 +193,7 @@ func (p *poller) run(ctx workflow.Context) error {
 // poll runs one FetchAndPublish and moves the cursor to where it stopped,
 // unless the cursor was reset meanwhile.
 func (p *poller) poll(ctx workflow.Context) (activities.FetchResult, error) {
-	// A failing poller says so until a poll succeeds, retries included.
-	if p.status.State != StateFailing {
-		p.status.State = StatePolling
-	}
+	p.facts.polling = true
 	p.status.NextPollAt = time.Time{}
 	p.pollNow = false
 	resets := p.resets
@@ -298,7 +205,7 @@ func (p *poller) poll(ctx workflow.Context) (activities.FetchResult, error) {
 		workflow.GetLogger(ctx).Error("poll failed", "error", err)
 		return res, err
 	}
-	p.status.State, p.status.LastError = StatePolling, ""
+	p.facts.failing, p.status.LastError = false, ""
 	p.status.LastRows = res.Rows
 	p.status.ERPClock = res.ERPClock
 	p.status.Backlog = res.Backlog
@@ -405,7 +312,6 @@ func (p *poller) lookbackDue(ctx workflow.Context) bool {
 func (p *poller) lookback(ctx workflow.Context) error {
 	stop := p.in.Cursor.LastModified
 	from := inventory.Cursor{LastModified: stop.Add(-p.in.Lookback)}
-	p.status.State = StatePolling
 	for {
 		res, err := p.fetch(ctx, from, stop)
 		if err != nil {

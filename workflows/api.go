@@ -1,0 +1,202 @@
+// Package workflows holds the Temporal workflows of the pipeline: PollERP,
+// the long-running change detector; ApplyChanges, one per batch of changes
+// taken off RabbitMQ; and the dead-letter operations an operator runs.
+//
+// This file is their contract with the world outside a worker: the names an
+// operator or a program signals, queries and updates, the states the poller
+// reports, the defaults, the workflow IDs, and the types that go in and come
+// out. Those types and their JSON field names are in the histories of running
+// and recorded workflows, so they change only in ways old histories still
+// decode. The other files hold what the workflows do.
+package workflows
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"time"
+
+	"github.com/invsync/invsync/activities"
+	"github.com/invsync/invsync/internal/inventory"
+)
+
+// Names an operator uses with the temporal CLI.
+const (
+	SignalPause       = "pause"
+	SignalResume      = "resume"
+	SignalPollNow     = "poll-now"
+	QueryStatus       = "status"
+	UpdateResetCursor = "reset-cursor"
+)
+
+// Poller states, as reported by the status query.
+const (
+	StatePolling   = "polling"
+	StateIdle      = "idle"
+	StateThrottled = "throttled"
+	StatePaused    = "paused"
+	// StateFailing: the last poll failed after its retries (the ERP or
+	// RabbitMQ is down or too slow); the poller tries again each interval.
+	StateFailing = "failing"
+)
+
+// Defaults for PollInput fields left zero.
+const (
+	DefaultPollInterval = 30 * time.Second
+	DefaultPageSize     = 5000
+	DefaultPagesPerPoll = 20
+	DefaultSettleDelay  = 5 * time.Second
+	DefaultPollsPerRun  = 200
+	DefaultERPTaskQueue = "invsync-erp"
+)
+
+// DefaultApplyTaskQueue is where ApplyChanges workflows and their activities
+// run.
+const DefaultApplyTaskQueue = "invsync-apply"
+
+// PollWorkflowID is the fixed ID of the poller of a source: starting it twice
+// finds the running one.
+func PollWorkflowID(source string) string { return "invsync-poll-" + source }
+
+// ApplyWorkflowID derives the workflow ID from the batch's message bodies, so
+// a batch redelivered after a consumer crash maps to the workflow already
+// started for it. Order does not matter.
+func ApplyWorkflowID(bodies [][]byte) string {
+	sums := make([][32]byte, len(bodies))
+	for i, b := range bodies {
+		sums[i] = sha256.Sum256(b)
+	}
+	slices.SortFunc(sums, func(a, b [32]byte) int { return slices.Compare(a[:], b[:]) })
+	h := sha256.New()
+	for _, s := range sums {
+		h.Write(s[:])
+	}
+	return "invsync-apply-" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// PollInput configures the poller and carries its state across
+// continue-as-new.
+type PollInput struct {
+	Cursor       inventory.Cursor `json:"cursor"`
+	Paused       bool             `json:"paused"`
+	Interval     time.Duration    `json:"interval"`
+	PageSize     int              `json:"page_size"`
+	PagesPerPoll int              `json:"pages_per_poll"`
+	SettleDelay  time.Duration    `json:"settle_delay"`
+	// QueueHighWater holds reads back while the changes queue has this many
+	// ready messages; 0 disables it.
+	QueueHighWater int    `json:"queue_high_water"`
+	ERPTaskQueue   string `json:"erp_task_queue"`
+	// PollsPerRun bounds one run's history; the poller then continues as new.
+	PollsPerRun int `json:"polls_per_run"`
+	// Lookback is how far behind the cursor the poller re-reads, every
+	// LookbackEvery, for rows committed late with an older LastModified.
+	// Zero disables it. Re-read rows are no-ops downstream.
+	Lookback      time.Duration `json:"lookback,omitempty"`
+	LookbackEvery time.Duration `json:"lookback_every,omitempty"`
+	// LastLookback is when the last look-back finished.
+	LastLookback time.Time `json:"last_lookback,omitzero"`
+	// ERPClock and ERPOffset are the ERP's clock and UTC offset at the last
+	// poll: when the offset drops (daylight saving ends), the wall clock
+	// repeats an interval and the poller reads it again.
+	ERPClock  time.Time     `json:"erp_clock,omitzero"`
+	ERPOffset time.Duration `json:"erp_offset,omitempty"`
+	Totals    PollTotal     `json:"totals"`
+}
+
+// PollTotal counts work across runs.
+type PollTotal struct {
+	Polls int64 `json:"polls"`
+	Rows  int64 `json:"rows"`
+	// Reread counts rows published again by look-backs.
+	Reread int64 `json:"reread,omitempty"`
+	// Rejected counts rows read that could not become changes: each is a
+	// dead letter, and the cursor moved past it.
+	Rejected int64 `json:"rejected,omitempty"`
+	// Rewinds counts the times the ERP's clock went back (daylight saving
+	// ended) and the poller read the repeated interval again.
+	Rewinds int64 `json:"rewinds,omitempty"`
+}
+
+// withDefaults says what a zero field of PollInput means.
+func (in PollInput) withDefaults() PollInput {
+	if in.Interval <= 0 {
+		in.Interval = DefaultPollInterval
+	}
+	if in.PageSize <= 0 {
+		in.PageSize = DefaultPageSize
+	}
+	if in.PagesPerPoll <= 0 {
+		in.PagesPerPoll = DefaultPagesPerPoll
+	}
+	if in.SettleDelay < 0 {
+		in.SettleDelay = 0
+	}
+	if in.ERPTaskQueue == "" {
+		in.ERPTaskQueue = DefaultERPTaskQueue
+	}
+	if in.PollsPerRun <= 0 {
+		in.PollsPerRun = DefaultPollsPerRun
+	}
+	if in.Lookback > 0 && in.LookbackEvery <= 0 {
+		in.LookbackEvery = in.Interval
+	}
+	return in
+}
+
+// PollStatus answers the status query.
+type PollStatus struct {
+	State      string           `json:"state"`
+	Cursor     inventory.Cursor `json:"cursor"`
+	Totals     PollTotal        `json:"totals"`
+	LastPollAt time.Time        `json:"last_poll_at"`
+	LastRows   int              `json:"last_rows"`
+	ERPClock   time.Time        `json:"erp_clock"`
+	// CaughtUpTo is the ERP time up to which every row has been published.
+	CaughtUpTo time.Time `json:"caught_up_to,omitzero"`
+	// Backlog is the number of rows the last poll left unread (0 once
+	// caught up).
+	Backlog    int64     `json:"backlog"`
+	NextPollAt time.Time `json:"next_poll_at,omitzero"`
+	LastError  string    `json:"last_error,omitempty"`
+	// LastLookbackAt is when the last look-back finished.
+	LastLookbackAt time.Time `json:"last_lookback_at,omitzero"`
+	// FutureRows is the number of ERP rows dated past the ERP clock by more
+	// than the allowance that the last poll found (dead letters until the
+	// ERP fixes them).
+	FutureRows int `json:"future_rows,omitempty"`
+}
+
+// ResetCursorRequest moves the cursor, e.g. back to re-read a period.
+type ResetCursorRequest struct {
+	Cursor inventory.Cursor `json:"cursor"`
+}
+
+// ApplyInput names one batch of changes from the changes queue. The consumer
+// staged the batch's changes in the storefront under BatchID, so history
+// holds the batch's name and size, not its rows.
+type ApplyInput struct {
+	BatchID string `json:"batch_id"`
+	Rows    int    `json:"rows,omitempty"`
+	// Changes carries the batch itself in workflows started before batches
+	// were staged.
+	Changes []inventory.Change `json:"changes,omitempty"`
+}
+
+// ApplyResult counts what became of the batch.
+type ApplyResult struct {
+	Applied  int `json:"applied"`
+	Stale    int `json:"stale"`
+	Rejected int `json:"rejected"`
+}
+
+// PurgeInput selects letters to remove for good. Confirm must be true: a
+// purge cannot be undone.
+//
+// The other dead-letter workflows take and return the activities' own types
+// (activities.ListDeadLettersInput, ShowDeadLettersInput, SelectDeadLetters
+// and their results): each passes its input straight to one activity.
+type PurgeInput struct {
+	activities.SelectDeadLetters
+	Confirm bool `json:"confirm"`
+}
