@@ -135,7 +135,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	stuck := activities.NewStuckBatches()
 	depths := queue.Depths{
-		Management: queue.Management{URL: cfg.ManagementURL, AMQPURL: cfg.AMQPURL, Client: &http.Client{Timeout: 3 * time.Second}},
+		Management: queue.Management{URL: cfg.RabbitMQManagementURL, AMQPURL: cfg.AMQPURL, Client: &http.Client{Timeout: 3 * time.Second}},
 		Publisher:  publisher,
 	}
 	mon, err := monitor.New(monitor.Config{
@@ -179,7 +179,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	// caps how many start per second across every worker process.
 	erpWorker := worker.New(tc, cfg.ERPTaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: 1,
-		TaskQueueActivitiesPerSecond:       cfg.ERPQueriesPerSecond,
+		TaskQueueActivitiesPerSecond:       cfg.ERPPollsPerSecond,
 		WorkerStopTimeout:                  30 * time.Second,
 	})
 	workflows.RegisterERP(erpWorker, &activities.Poller{

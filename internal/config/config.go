@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/invsync/invsync/internal/consumer"
 	"github.com/invsync/invsync/internal/erp"
 	"github.com/invsync/invsync/internal/inventory"
+	"github.com/invsync/invsync/internal/logging"
 	"github.com/invsync/invsync/internal/queue"
 	"github.com/invsync/invsync/workflows"
 )
@@ -33,8 +33,8 @@ type Config struct {
 	ApplyTaskQueue    string
 	Source            string
 
-	ERP                 erp.Config
-	ERPQueriesPerSecond float64
+	ERP               erp.Config
+	ERPPollsPerSecond float64
 
 	StoreDSN string
 
@@ -63,12 +63,12 @@ type Config struct {
 	// FractionalQuantity is "reject" or "floor".
 	FractionalQuantity string
 
-	LogLevel      string
-	PricingRules  string
-	HTTPAddr      string
-	OTLPEndpoint  string
-	TemporalUI    string
-	ManagementURL string
+	LogLevel              string
+	PricingRules          string
+	HTTPAddr              string
+	OTLPEndpoint          string
+	TemporalUI            string
+	RabbitMQManagementURL string
 }
 
 // Bounds of the batch settings. A batch is held in memory by a consumer and
@@ -167,8 +167,8 @@ func register(fs *flag.FlagSet, getenv func(string) string, c *Config) *registra
 	r.str(&c.ERP.Columns.Cost, "erp-col-cost", "INVSYNC_ERP_COL_COST", "", "view column: unit cost (decimal), for pricing rules (empty: none)")
 	r.str(&c.ERP.Columns.Category, "erp-col-category", "INVSYNC_ERP_COL_CATEGORY", "", "view column: category, for pricing rules (empty: none)")
 	r.str(&c.ERP.Clock, "erp-clock", "INVSYNC_ERP_CLOCK", erp.ClockLocal, "how the ERP writes a last-modified without offset: local (its server's local time) or utc")
-	r.duration(&c.ERP.QueryTimeout, "erp-query-timeout", "INVSYNC_ERP_QUERY_TIMEOUT", time.Minute, "longest one ERP query may take before it is cancelled and retried")
-	r.float(&c.ERPQueriesPerSecond, "erp-polls-per-second", "INVSYNC_ERP_POLLS_PER_SECOND", 2, "most ERP poll activities started per second, across all workers")
+	r.duration(&c.ERP.QueryTimeout, "erp-query-timeout", "INVSYNC_ERP_QUERY_TIMEOUT", erp.DefaultQueryTimeout, "longest one ERP query may take before it is cancelled and retried")
+	r.float(&c.ERPPollsPerSecond, "erp-polls-per-second", "INVSYNC_ERP_POLLS_PER_SECOND", 2, "most ERP poll activities started per second, across all workers")
 
 	r.secret(&c.StoreDSN, "store-dsn", "INVSYNC_STORE_DSN", "postgres://postgres@127.0.0.1:5432/invsync_store?sslmode=disable", "storefront PostgreSQL connection string")
 
@@ -178,9 +178,9 @@ func register(fs *flag.FlagSet, getenv func(string) string, c *Config) *registra
 	r.int(&c.Consumers, "consumers", "INVSYNC_CONSUMERS", consumer.DefaultConsumers, "RabbitMQ consumers in the worker")
 	r.int(&c.BatchSize, "batch-size", "INVSYNC_BATCH_SIZE", consumer.DefaultBatchSize, "most changes per ApplyChanges workflow")
 	r.int(&c.BatchBytes, "batch-bytes", "INVSYNC_BATCH_BYTES", consumer.DefaultBatchBytes, "most bytes of change sets per ApplyChanges workflow: what a consumer holds and stages at once")
-	r.int(&c.MaxOpenBatches, "max-open-batches", "INVSYNC_MAX_OPEN_BATCHES", 50, "consumers stop taking deliveries while this many ApplyChanges workflows they started are open")
+	r.int(&c.MaxOpenBatches, "max-open-batches", "INVSYNC_MAX_OPEN_BATCHES", consumer.DefaultMaxOpenBatches, "consumers stop taking deliveries while this many ApplyChanges workflows they started are open")
 	r.int(&c.StoreConnections, "store-connections", "INVSYNC_STORE_CONNECTIONS", 8, "storefront connections per worker, and so apply activities at once")
-	r.duration(&c.BatchWait, "batch-wait", "INVSYNC_BATCH_WAIT", 200*time.Millisecond, "how long a partial batch waits for more changes")
+	r.duration(&c.BatchWait, "batch-wait", "INVSYNC_BATCH_WAIT", consumer.DefaultBatchWait, "how long a partial batch waits for more changes")
 
 	r.duration(&c.PollInterval, "poll-interval", "INVSYNC_POLL_INTERVAL", workflows.DefaultPollInterval, "poller, set by the starter: pause between polls when no backlog remains")
 	r.int(&c.PageSize, "page-size", "INVSYNC_PAGE_SIZE", workflows.DefaultPageSize, "poller, set by the starter: rows per ERP query")
@@ -200,7 +200,7 @@ func register(fs *flag.FlagSet, getenv func(string) string, c *Config) *registra
 	r.str(&c.HTTPAddr, "http-addr", "INVSYNC_HTTP_ADDR", "127.0.0.1:9464", "worker: address of the status page, /metrics, /healthz and /readyz")
 	r.str(&c.OTLPEndpoint, "otlp-endpoint", "INVSYNC_OTLP_ENDPOINT", "", "worker: OTLP/HTTP base URL for traces and metrics, e.g. http://127.0.0.1:4318 (empty: none)")
 	r.str(&c.TemporalUI, "temporal-ui", "INVSYNC_TEMPORAL_UI", "http://127.0.0.1:8233", "Temporal Web UI base URL, for the status page's links")
-	r.str(&c.ManagementURL, "rabbitmq-management-url", "INVSYNC_RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672", "RabbitMQ management API, for unacked counts (empty: AMQP only, ready counts)")
+	r.str(&c.RabbitMQManagementURL, "rabbitmq-management-url", "INVSYNC_RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672", "RabbitMQ management API, for unacked counts (empty: AMQP only, ready counts)")
 	return r
 }
 
@@ -260,7 +260,7 @@ func (c Config) Validate() error {
 	if c.QueueHighWater < 0 {
 		errs = append(errs, errors.New("queue-high-water must not be negative"))
 	}
-	if c.ERPQueriesPerSecond <= 0 {
+	if c.ERPPollsPerSecond <= 0 {
 		errs = append(errs, errors.New("erp-polls-per-second must be positive"))
 	}
 	if c.PollInterval <= 0 || c.BatchWait <= 0 || c.SettleDelay < 0 {
@@ -298,23 +298,5 @@ func (c Config) Topology() queue.Topology {
 }
 
 // Redact hides the password in a URL-style connection string so it can be
-// logged. Strings it cannot parse are hidden whole.
-func Redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.Scheme == "" {
-		return "(redacted)"
-	}
-	if u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-	}
-	q := u.Query()
-	for k := range q {
-		if strings.Contains(strings.ToLower(k), "password") || strings.EqualFold(k, "pwd") {
-			q.Set(k, "xxxxx")
-		}
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// logged; it is logging.Redact, named here beside the settings it guards.
+func Redact(dsn string) string { return logging.Redact(dsn) }

@@ -39,7 +39,8 @@ type Batch interface {
 	Wait(ctx context.Context) error
 }
 
-// Defaults of Config.
+// Defaults of Config. The worker's settings (internal/config) take theirs
+// from here, so each is written once.
 const (
 	DefaultConsumers = 2
 	// DefaultBatchSize makes a backlog of 500,000 rows 100 batches: few
@@ -47,12 +48,16 @@ const (
 	// batch applies in well under a second.
 	DefaultBatchSize = 5000
 	// DefaultBatchBytes bounds what one batch holds in memory and stages.
-	DefaultBatchBytes   = 2 << 20
-	defaultBatchWait    = 200 * time.Millisecond
-	defaultStartTimeout = 30 * time.Second
+	DefaultBatchBytes = 2 << 20
+	DefaultBatchWait  = 200 * time.Millisecond
+	// DefaultMaxOpenBatches bounds the batches a worker's consumers have
+	// handed to Temporal and that have not closed.
+	DefaultMaxOpenBatches = 50
+	defaultStartTimeout   = 30 * time.Second
 )
 
-// Config sets up a Pool.
+// Config sets up a Pool. Consumers, BatchSize and BatchWait are required
+// (the worker's settings validate them); the other numbers default when zero.
 type Config struct {
 	URL      string
 	Topology queue.Topology
@@ -65,6 +70,7 @@ type Config struct {
 	// consumer holds and stages at once. A delivery that would take a batch
 	// past it closes the batch first. The prefetch, in messages, is twice
 	// what fills it with change sets of inventory.DefaultSetBytes.
+	// Default DefaultBatchBytes.
 	BatchBytes int
 	// BatchWait is how long a partial batch waits for more deliveries.
 	BatchWait time.Duration
@@ -72,9 +78,10 @@ type Config struct {
 	// pool has started and that have not closed yet. At the limit the
 	// consumers take no more deliveries, so when the storefront is slow the
 	// backlog stays in the queue, where the poller sees it, instead of
-	// piling up in Temporal. Default 2 × Consumers.
+	// piling up in Temporal. Default DefaultMaxOpenBatches.
 	MaxOpenBatches int
-	// StartTimeout bounds one attempt to start a batch's workflow.
+	// StartTimeout bounds one attempt to start a batch's workflow
+	// (default 30 s).
 	StartTimeout time.Duration
 	Logger       *slog.Logger
 	// Tracer traces each batch's hand-over, as a child of the first
@@ -100,26 +107,21 @@ type Pool struct {
 	refused      atomic.Int64
 }
 
-// New returns a pool; Run starts it. It panics without a starter or a
-// dead-letter writer: the pool could not hand on a single message.
+// New returns a pool; Run starts it. It panics without a starter, a
+// dead-letter writer, a consumer, a batch size or a batch wait: the pool
+// could not hand on a single message, or would hand them on one by one.
 func New(cfg Config, starter BatchStarter) *Pool {
 	if starter == nil || cfg.DeadLetters == nil {
 		panic("consumer: New needs a BatchStarter and Config.DeadLetters")
 	}
-	if cfg.Consumers <= 0 {
-		cfg.Consumers = DefaultConsumers
-	}
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = DefaultBatchSize
+	if cfg.Consumers < 1 || cfg.BatchSize < 1 || cfg.BatchWait <= 0 {
+		panic("consumer: New needs Config.Consumers, BatchSize and BatchWait")
 	}
 	if cfg.BatchBytes <= 0 {
 		cfg.BatchBytes = DefaultBatchBytes
 	}
-	if cfg.BatchWait <= 0 {
-		cfg.BatchWait = defaultBatchWait
-	}
 	if cfg.MaxOpenBatches <= 0 {
-		cfg.MaxOpenBatches = 2 * cfg.Consumers
+		cfg.MaxOpenBatches = DefaultMaxOpenBatches
 	}
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = defaultStartTimeout

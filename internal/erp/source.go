@@ -67,9 +67,14 @@ type Config struct {
 	// that carries no offset. It picks the ERP clock function the settle
 	// bound is taken from. Columns with an offset ignore it.
 	Clock string
-	// QueryTimeout bounds each ERP query (default one minute).
+	// QueryTimeout bounds each ERP query; zero is DefaultQueryTimeout.
 	QueryTimeout time.Duration
 }
+
+// DefaultQueryTimeout bounds an ERP query when Config sets no bound: long
+// enough for a page of a large view, short enough that a hung query is
+// cancelled and retried within the poll.
+const DefaultQueryTimeout = time.Minute
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 
@@ -215,7 +220,7 @@ func Open(ctx context.Context, cfg Config) (*Source, error) {
 		cfg.Clock = ClockLocal
 	}
 	if cfg.QueryTimeout == 0 {
-		cfg.QueryTimeout = time.Minute
+		cfg.QueryTimeout = DefaultQueryTimeout
 	}
 	view, _ := splitView(cfg.View)
 	driverName := "pgx"

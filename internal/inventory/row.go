@@ -129,20 +129,12 @@ func (lim Limits) Decimal(s string) (string, error) {
 	if len(s) > maxDecimalText {
 		return "", fmt.Errorf("has %d characters, more than any number within the limits", len(s))
 	}
-	s = strings.TrimSpace(s)
-	neg := false
-	switch {
-	case strings.HasPrefix(s, "-"):
-		neg, s = true, s[1:]
-	case strings.HasPrefix(s, "+"):
-		s = s[1:]
+	d, err := parsePlainDecimal(s)
+	if err != nil {
+		return "", err
 	}
-	whole, frac, _ := strings.Cut(s, ".")
-	if whole == "" && frac == "" || !allDigits(whole) || !allDigits(frac) {
-		return "", errors.New("not a decimal number")
-	}
-	whole = strings.TrimLeft(whole, "0")
-	frac = strings.TrimRight(frac, "0")
+	whole := strings.TrimLeft(d.whole, "0")
+	frac := strings.TrimRight(d.frac, "0")
 	if n := lim.integerDigits(); len(whole) > n {
 		return "", fmt.Errorf("%d digits before the point, the limit is %d", len(whole), n)
 	}
@@ -156,7 +148,7 @@ func (lim Limits) Decimal(s string) (string, error) {
 	if frac != "" {
 		out += "." + frac
 	}
-	if neg && out != "0" {
+	if d.neg && out != "0" {
 		out = "-" + out
 	}
 	return out, nil

@@ -35,3 +35,18 @@ func TestRejectsAnUnknownLevel(t *testing.T) {
 	_, err := New("loud")
 	require.ErrorContains(t, err, `log level "loud"`)
 }
+
+func TestRedactHidesPasswords(t *testing.T) {
+	for in, want := range map[string]string{
+		"amqp://guest:s3cret@host:5672/":                        "amqp://guest:xxxxx@host:5672/",
+		"postgres://u:s3cret@h/db?sslmode=disable":              "postgres://u:xxxxx@h/db?sslmode=disable",
+		"sqlserver://u:s3cret@h:1433?database=ERP":              "sqlserver://u:xxxxx@h:1433?database=ERP",
+		"sqlserver://h?database=ERP&password=s3cret&user+id=u":  "sqlserver://h?database=ERP&password=xxxxx&user+id=u",
+		"server=h;user id=u;password=s3cret":                    "(redacted)",
+		"postgres://postgres@127.0.0.1:5432/db?sslmode=disable": "postgres://postgres@127.0.0.1:5432/db?sslmode=disable",
+	} {
+		got := Redact(in)
+		require.Equal(t, want, got)
+		require.NotContains(t, got, "s3cret")
+	}
+}

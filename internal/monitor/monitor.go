@@ -68,7 +68,7 @@ type Config struct {
 	Checks map[string]func(context.Context) error
 	// WebUI, Namespace and PollerID build the links to the Temporal Web UI.
 	WebUI, Namespace, PollerID string
-	// Every is the sampling period (default 5 s).
+	// Every is the sampling period; zero is DefaultEvery.
 	Every  time.Duration
 	Logger *slog.Logger
 }
@@ -161,10 +161,15 @@ type sample struct {
 	processed int64
 }
 
+// DefaultEvery is the sampling period when Config sets none: each sample
+// asks Temporal, RabbitMQ and PostgreSQL, so the status page is a few
+// seconds behind at a small cost to them.
+const DefaultEvery = 5 * time.Second
+
 // New returns a Monitor and registers its gauges on meter.
 func New(cfg Config, meter metric.Meter) (*Monitor, error) {
 	if cfg.Every <= 0 {
-		cfg.Every = 5 * time.Second
+		cfg.Every = DefaultEvery
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

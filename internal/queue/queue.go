@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +14,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/invsync/invsync/internal/inventory"
+	"github.com/invsync/invsync/internal/logging"
 )
 
 // Topology names the exchanges and queues. Every name derives from one prefix
@@ -128,7 +128,7 @@ func Dial(url, name string) (*amqp.Connection, error) {
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("rabbitmq: dial %s: %w", hostOf(url), err)
+		return nil, fmt.Errorf("rabbitmq: dial %s: %w", logging.Redact(url), err)
 	}
 	return conn, nil
 }
@@ -307,14 +307,4 @@ func (p *Publisher) Close() error {
 func (p *Publisher) ChangesReady(ctx context.Context) (int, error) {
 	d, err := p.QueueDepth(ctx, p.topo.ChangesQueue())
 	return d.Ready, err
-}
-
-// hostOf returns the host part of an AMQP URL, for messages that must not
-// carry its credentials.
-func hostOf(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable url)"
-	}
-	return u.Host
 }
