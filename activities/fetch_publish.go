@@ -31,8 +31,9 @@ type ChangesQueue interface {
 	ChangesWaiting(ctx context.Context) (int, error)
 }
 
-// Poller holds the clients of the activities that run on the ERP task queue.
-type Poller struct {
+// Fetcher holds the clients of the activities that run on the ERP task queue:
+// they fetch rows from the ERP and publish them.
+type Fetcher struct {
 	Source    ChangeSource
 	Publisher ChangePublisher
 	// Queue is read for the high-water mark.
@@ -105,7 +106,7 @@ const futureCheck = 100
 // change or, when it cannot be one, a dead letter, publishes the changes and
 // waits for the broker's confirms before moving the cursor past the page.
 // Only the cursor is returned: row sets never enter workflow history.
-func (p *Poller) FetchAndPublish(ctx context.Context, in FetchInput) (FetchResult, error) {
+func (p *Fetcher) FetchAndPublish(ctx context.Context, in FetchInput) (FetchResult, error) {
 	res := FetchResult{Cursor: in.Cursor}
 	if activity.HasHeartbeatDetails(ctx) {
 		var last FetchResult
@@ -195,7 +196,7 @@ func (p *Poller) FetchAndPublish(ctx context.Context, in FetchInput) (FetchResul
 // publish turns a page of rows into changes and dead letters, keeps the
 // letters, and publishes the changes, confirmed. Letters are kept first: a
 // retry after a failed publish writes them again, which changes nothing.
-func (p *Poller) publish(ctx context.Context, page []inventory.Row, clock inventory.Clock, res *FetchResult) error {
+func (p *Fetcher) publish(ctx context.Context, page []inventory.Row, clock inventory.Clock, res *FetchResult) error {
 	lim := p.Limits.OrDefault()
 	changes := make([]inventory.Change, 0, len(page))
 	var letters []deadletter.Letter
@@ -230,7 +231,7 @@ func (p *Poller) publish(ctx context.Context, page []inventory.Row, clock invent
 // than the allowance. Pages stop at the ERP clock, so without this look
 // such a row would never be read, nor seen by anyone. The query is a seek to
 // the end of the (last_modified, sku) index.
-func (p *Poller) future(ctx context.Context, clock inventory.Clock, res *FetchResult) error {
+func (p *Fetcher) future(ctx context.Context, clock inventory.Clock, res *FetchResult) error {
 	lim := p.Limits.OrDefault()
 	start := time.Now()
 	rows, err := p.Source.Future(ctx, clock.Wall.Add(lim.FutureAllowance), futureCheck)

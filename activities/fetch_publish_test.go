@@ -20,7 +20,7 @@ import (
 
 // pollerFixture is a real demo ERP with n rows and a real RabbitMQ topology.
 type pollerFixture struct {
-	poller *Poller
+	poller *Fetcher
 	pub    *queue.Publisher
 	topo   queue.Topology
 	env    *testsuite.TestActivityEnvironment
@@ -48,7 +48,7 @@ func newPollerFixture(t *testing.T, n int) *pollerFixture {
 	store, err := storefront.Open(ctx, storeDSN)
 	require.NoError(t, err)
 	t.Cleanup(store.Close)
-	f := &pollerFixture{poller: &Poller{Source: src, Publisher: pub, Queue: queue.Depths{Publisher: pub}, DeadLetters: store}, pub: pub, topo: topo,
+	f := &pollerFixture{poller: &Fetcher{Source: src, Publisher: pub, Queue: queue.Depths{Publisher: pub}, DeadLetters: store}, pub: pub, topo: topo,
 		erpDSN: dsn, storeDSN: storeDSN}
 	var s testsuite.WorkflowTestSuite
 	f.env = s.NewTestActivityEnvironment()

@@ -60,8 +60,8 @@ func main() {
 func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log.Info("starting workers",
 		"temporal", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace,
-		"erp_driver", cfg.ERP.Driver, "erp", config.Redact(cfg.ERP.DSN), "erp_view", cfg.ERP.View,
-		"store", config.Redact(cfg.StoreDSN), "amqp", config.Redact(cfg.AMQPURL), "queue_prefix", cfg.QueuePrefix,
+		"erp_driver", cfg.ERP.Driver, "erp", logging.Redact(cfg.ERP.DSN), "erp_view", cfg.ERP.View,
+		"store", logging.Redact(cfg.StoreDSN), "amqp", logging.Redact(cfg.AMQPURL), "queue_prefix", cfg.QueuePrefix,
 		"consumers", cfg.Consumers, "batch_size", cfg.BatchSize)
 
 	if err := storefront.Migrate(ctx, cfg.StoreDSN); err != nil {
@@ -139,7 +139,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Publisher:  publisher,
 	}
 	mon, err := monitor.New(monitor.Config{
-		Poller:       monitor.TemporalPoller{Client: tc, WorkflowID: workflows.PollWorkflowID(cfg.Source)},
+		Poller:       monitor.PollerQuery{Client: tc, WorkflowID: workflows.PollWorkflowID(cfg.Source)},
 		Queues:       depths,
 		ChangesQueue: topo.ChangesQueue(),
 		DeadLetters:  store,
@@ -182,7 +182,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		TaskQueueActivitiesPerSecond:       cfg.ERPPollsPerSecond,
 		WorkerStopTimeout:                  30 * time.Second,
 	})
-	workflows.RegisterERP(erpWorker, &activities.Poller{
+	workflows.RegisterERP(erpWorker, &activities.Fetcher{
 		Source: source, Publisher: publisher, Queue: depths, DeadLetters: store, Limits: cfg.Limits, Metrics: tel.Metrics,
 	})
 

@@ -16,7 +16,7 @@ import (
 // RegisterERP registers what runs on the ERP task queue: the PollERP
 // workflow and the poll activities of p. Their names are those of the
 // function and of p's methods, which histories and the temporal CLI use.
-func RegisterERP(r worker.Registry, p *activities.Poller) {
+func RegisterERP(r worker.Registry, p *activities.Fetcher) {
 	r.RegisterWorkflow(PollERP)
 	r.RegisterActivity(p)
 }
@@ -25,14 +25,14 @@ func RegisterERP(r worker.Registry, p *activities.Poller) {
 // changed since the cursor, then wait for the interval, a poll-now signal or a
 // cursor reset. The cursor lives only in this workflow's state.
 func PollERP(ctx workflow.Context, in PollInput) error {
-	p := &poller{in: in.withDefaults()}
+	p := &pollERP{in: in.withDefaults()}
 	if err := p.setup(ctx); err != nil {
 		return err
 	}
 	return p.run(ctx)
 }
 
-type poller struct {
+type pollERP struct {
 	in PollInput
 	// status is what the status query answers, but for the fields it takes
 	// from in and the State it derives from facts.
@@ -78,7 +78,7 @@ func (f pollFacts) state() string {
 	return StateIdle
 }
 
-func (p *poller) setup(ctx workflow.Context) error {
+func (p *pollERP) setup(ctx workflow.Context) error {
 	if p.in.LastLookback.IsZero() {
 		// The first look-back comes one LookbackEvery after the poller
 		// starts, not right after its first sync has read everything.
@@ -124,7 +124,7 @@ type signal struct {
 }
 
 // signals lists the signal handlers in a fixed order, as determinism needs.
-func (p *poller) signals() []signal {
+func (p *pollERP) signals() []signal {
 	return []signal{
 		{SignalPause, func() { p.in.Paused = true }},
 		{SignalResume, func() { p.in.Paused = false }},
@@ -142,7 +142,7 @@ func validateCursor(c inventory.Cursor, now time.Time) error {
 	return nil
 }
 
-func (p *poller) run(ctx workflow.Context) error {
+func (p *pollERP) run(ctx workflow.Context) error {
 	for {
 		if p.in.Paused {
 			// A pause ends a failing spell: after the resume, the poller
@@ -192,7 +192,7 @@ func (p *poller) run(ctx workflow.Context) error {
 
 // poll runs one FetchAndPublish and moves the cursor to where it stopped,
 // unless the cursor was reset meanwhile.
-func (p *poller) poll(ctx workflow.Context) (activities.FetchResult, error) {
+func (p *pollERP) poll(ctx workflow.Context) (activities.FetchResult, error) {
 	p.facts.polling = true
 	p.status.NextPollAt = time.Time{}
 	p.pollNow = false
@@ -234,7 +234,7 @@ func (p *poller) poll(ctx workflow.Context) (activities.FetchResult, error) {
 // ends: rows written then carry times the cursor has passed. Every such row
 // is at or after the last clock before the change minus the drop, so reading
 // again from there misses none; rows read twice are no-ops downstream.
-func (p *poller) rewind(ctx workflow.Context, res activities.FetchResult) {
+func (p *pollERP) rewind(ctx workflow.Context, res activities.FetchResult) {
 	prevClock, prevOffset := p.in.ERPClock, p.in.ERPOffset
 	p.in.ERPClock, p.in.ERPOffset = res.ERPClock, res.ERPOffset
 	if prevClock.IsZero() || res.ERPOffset >= prevOffset {
@@ -254,7 +254,7 @@ func (p *poller) rewind(ctx workflow.Context, res activities.FetchResult) {
 
 // fetch runs one FetchAndPublish from the cursor; a non-zero stopAt bounds
 // the read (a look-back).
-func (p *poller) fetch(ctx workflow.Context, from inventory.Cursor, stopAt time.Time) (activities.FetchResult, error) {
+func (p *pollERP) fetch(ctx workflow.Context, from inventory.Cursor, stopAt time.Time) (activities.FetchResult, error) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           p.in.ERPTaskQueue,
 		StartToCloseTimeout: 15 * time.Minute,
@@ -264,7 +264,7 @@ func (p *poller) fetch(ctx workflow.Context, from inventory.Cursor, stopAt time.
 		HeartbeatTimeout: 15 * time.Second,
 		RetryPolicy:      pollRetry,
 	})
-	var a *activities.Poller
+	var a *activities.Fetcher
 	var res activities.FetchResult
 	err := workflow.ExecuteActivity(actx, a.FetchAndPublish, activities.FetchInput{
 		Cursor:      from,
@@ -296,7 +296,7 @@ const failingRetry = 5 * time.Second
 
 // lookbackDue reports whether a look-back should run now. Histories from
 // before look-backs existed replay without one.
-func (p *poller) lookbackDue(ctx workflow.Context) bool {
+func (p *pollERP) lookbackDue(ctx workflow.Context) bool {
 	if p.in.Lookback <= 0 || p.in.Cursor.IsZero() {
 		return false
 	}
@@ -309,7 +309,7 @@ func (p *poller) lookbackDue(ctx workflow.Context) bool {
 // lookback re-reads the rows from Lookback before the cursor up to it, so a
 // row committed after the cursor passed its LastModified is still
 // published. The main cursor does not move.
-func (p *poller) lookback(ctx workflow.Context) error {
+func (p *pollERP) lookback(ctx workflow.Context) error {
 	stop := p.in.Cursor.LastModified
 	from := inventory.Cursor{LastModified: stop.Add(-p.in.Lookback)}
 	for {
@@ -329,7 +329,7 @@ func (p *poller) lookback(ctx workflow.Context) error {
 	return nil
 }
 
-func (p *poller) continueAsNew(ctx workflow.Context) error {
+func (p *pollERP) continueAsNew(ctx workflow.Context) error {
 	// Take in signals that arrived with this task so none is lost, and let
 	// running update handlers finish.
 	// (A pending poll-now needs nothing: a new run polls first.)

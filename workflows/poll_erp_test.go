@@ -40,7 +40,7 @@ func newPollEnv(t *testing.T, script ...activities.FetchResult) *pollEnv {
 	var s testsuite.WorkflowTestSuite
 	e := &pollEnv{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment()}
 	e.SetStartTime(t0)
-	var a *activities.Poller
+	var a *activities.Fetcher
 	e.RegisterActivity(a)
 	e.OnActivity(a.FetchAndPublish, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.FetchInput) (activities.FetchResult, error) {
@@ -197,7 +197,7 @@ func failingPollEnv(failures int, err error) (*testsuite.TestWorkflowEnvironment
 	var s testsuite.WorkflowTestSuite
 	e := s.NewTestWorkflowEnvironment()
 	e.SetStartTime(t0)
-	var a *activities.Poller
+	var a *activities.Fetcher
 	e.RegisterActivity(a)
 	attempts := new(int)
 	e.OnActivity(a.FetchAndPublish, mock.Anything, mock.Anything).Return(

@@ -117,7 +117,7 @@ func (v secretValue) String() string {
 	if v.p == nil || *v.p == "" {
 		return ""
 	}
-	return Redact(*v.p)
+	return logging.Redact(*v.p)
 }
 
 func (v secretValue) Set(s string) error { *v.p = s; return nil }
@@ -296,7 +296,3 @@ func (c Config) DialCommand(ctx context.Context) (client.Client, error) {
 func (c Config) Topology() queue.Topology {
 	return queue.Topology{Prefix: c.QueuePrefix, DeliveryLimit: c.DeliveryLimit}
 }
-
-// Redact hides the password in a URL-style connection string so it can be
-// logged; it is logging.Redact, named here beside the settings it guards.
-func Redact(dsn string) string { return logging.Redact(dsn) }

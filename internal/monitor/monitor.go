@@ -347,8 +347,8 @@ func (m *Monitor) registerGauges(meter metric.Meter) error {
 	return err
 }
 
-// TemporalPoller reads the poller's status through the Temporal client.
-type TemporalPoller struct {
+// PollerQuery reads the poller's status through the Temporal client.
+type PollerQuery struct {
 	Client interface {
 		QueryWorkflow(ctx context.Context, workflowID, runID, queryType string, args ...any) (converter.EncodedValue, error)
 		DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
@@ -357,7 +357,7 @@ type TemporalPoller struct {
 }
 
 // PollerStatus queries the running poller.
-func (p TemporalPoller) PollerStatus(ctx context.Context) (workflows.PollStatus, string, error) {
+func (p PollerQuery) PollerStatus(ctx context.Context) (workflows.PollStatus, string, error) {
 	var s workflows.PollStatus
 	d, err := p.Client.DescribeWorkflowExecution(ctx, p.WorkflowID, "")
 	if err != nil {
