@@ -50,6 +50,15 @@ const (
 	DefaultERPTaskQueue = "invsync-erp"
 )
 
+// Defaults the starter gives a poller's look-back: a commit that lands more
+// than a few minutes after its LastModified is rare, and each re-read costs
+// the rows changed in the window, every one a no-op downstream. A PollInput
+// left zero has no look-back.
+const (
+	DefaultLookback      = 10 * time.Minute
+	DefaultLookbackEvery = 5 * time.Minute
+)
+
 // DefaultApplyTaskQueue is where ApplyChanges workflows and their activities
 // run.
 const DefaultApplyTaskQueue = "invsync-apply"

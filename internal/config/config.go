@@ -186,8 +186,8 @@ func register(fs *flag.FlagSet, getenv func(string) string, c *Config) *registra
 	r.int(&c.PageSize, "page-size", "INVSYNC_PAGE_SIZE", workflows.DefaultPageSize, "poller, set by the starter: rows per ERP query")
 	r.int(&c.PagesPerPoll, "pages-per-poll", "INVSYNC_PAGES_PER_POLL", workflows.DefaultPagesPerPoll, "poller, set by the starter: most pages one poll activity reads")
 	r.duration(&c.SettleDelay, "settle-delay", "INVSYNC_SETTLE_DELAY", workflows.DefaultSettleDelay, "poller, set by the starter: rows newer than the ERP clock minus this wait for a later poll")
-	r.duration(&c.Lookback, "lookback", "INVSYNC_LOOKBACK", 10*time.Minute, "poller, set by the starter: how far behind its cursor it re-reads for late commits (0: never)")
-	r.duration(&c.LookbackEvery, "lookback-every", "INVSYNC_LOOKBACK_EVERY", 5*time.Minute, "poller, set by the starter: how often it re-reads the look-back window")
+	r.duration(&c.Lookback, "lookback", "INVSYNC_LOOKBACK", workflows.DefaultLookback, "poller, set by the starter: how far behind its cursor it re-reads for late commits (0: never)")
+	r.duration(&c.LookbackEvery, "lookback-every", "INVSYNC_LOOKBACK_EVERY", workflows.DefaultLookbackEvery, "poller, set by the starter: how often it re-reads the look-back window")
 	r.int(&c.QueueHighWater, "queue-high-water", "INVSYNC_QUEUE_HIGH_WATER", 500, "poller, set by the starter: change sets (messages of up to 64 KiB) waiting in the queue, ready or held unacknowledged by consumers, at which it holds back (0: never)")
 
 	r.int(&c.Limits.IntegerDigits, "max-integer-digits", "INVSYNC_MAX_INTEGER_DIGITS", inventory.DefaultIntegerDigits, "most digits before the point in a quantity, price or cost; longer numbers are dead-lettered")
