@@ -77,15 +77,35 @@ func (s *server) PID() int {
 }
 
 // Start starts the server on its ports and data directory and returns once it
-// answers.
+// answers. A server that exits while starting is started again, twice at
+// most: right after a kill -9, PostgreSQL may still find its old shared
+// memory attached for a moment and refuse to start.
 func (s *server) Start() {
 	s.t.Helper()
 	if s.cmd != nil {
 		s.t.Fatalf("%s: Start while it runs (pid %d)", s.name, s.cmd.Process.Pid)
 	}
+	for attempt := 1; ; attempt++ {
+		err := s.start()
+		if err == nil {
+			return
+		}
+		if attempt == 3 || !errors.Is(err, errExited) {
+			s.t.Fatalf("%v\n%s", err, s.logTail())
+		}
+		s.t.Logf("%v; starting it again", err)
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+var errExited = errors.New("exited while starting")
+
+// start runs the server once and waits until it answers, it exits, or
+// startWithin has passed.
+func (s *server) start() error {
 	log, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		s.t.Fatalf("%s: %v", s.name, err)
+		return fmt.Errorf("%s: %w", s.name, err)
 	}
 	defer log.Close() // the child has its own descriptor
 	cmd := s.command()
@@ -96,7 +116,7 @@ func (s *server) Start() {
 	cmd.SysProcAttr.Setpgid = true
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("start %s: %v", s.name, err)
+		return fmt.Errorf("start %s: %w", s.name, err)
 	}
 	exited := make(chan struct{})
 	go func() {
@@ -112,13 +132,15 @@ func (s *server) Start() {
 		err := s.ready(pctx)
 		pcancel()
 		if err == nil {
-			return
+			return nil
 		}
 		select {
 		case <-exited:
-			s.t.Fatalf("%s exited while starting (%v): %v\n%s", s.name, cmd.ProcessState, err, s.logTail())
+			s.cmd = nil
+			s.reapGroup(cmd.Process.Pid)
+			return fmt.Errorf("%s %w (%v): %v", s.name, errExited, cmd.ProcessState, err)
 		case <-ctx.Done():
-			s.t.Fatalf("%s did not answer within %s of its start: %v\n%s", s.name, s.startWithin, err, s.logTail())
+			return fmt.Errorf("%s did not answer within %s of its start: %w", s.name, s.startWithin, err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
