@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/invsync/invsync/internal/testenv"
 )
 
 // TestWorkerKilledMidSyncLosesNothing kills the worker with SIGKILL while the
@@ -22,6 +24,13 @@ func TestWorkerKilledMidSyncLosesNothing(t *testing.T) {
 		n := len(p.load(ctx, p.storeDSN, `SELECT sku, quantity, price_cents, erp_modified FROM inventory`))
 		return n > 0
 	}, time.Minute, 20*time.Millisecond, "the sync got going")
+	// Upserts slowed to 2 ms a row, so the worker surely holds some when it
+	// is killed: batches are large, and a fast pipeline may otherwise be
+	// between activities at that instant.
+	testenv.Exec(t, p.storeDSN, `CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$`,
+		`CREATE TRIGGER slow BEFORE INSERT OR UPDATE ON inventory FOR EACH ROW EXECUTE FUNCTION slow()`)
+	time.Sleep(500 * time.Millisecond)
 	require.NoError(t, p.worker.cmd.Process.Kill())
 	_ = p.worker.cmd.Wait()
 	bad, _ := p.diff(ctx, nil)

@@ -57,6 +57,12 @@ func main() {
 	log.Info("workers stopped")
 }
 
+// stickyTimeout is how long a workflow task waits for the worker that holds
+// the workflow in its cache before any worker may take it. A worker that
+// died holds up the poller's next task that long (Temporal's default is
+// 5 s), while a live worker answers its sticky queue in milliseconds.
+const stickyTimeout = 2 * time.Second
+
 func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log.Info("starting workers",
 		"temporal", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace,
@@ -181,6 +187,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		MaxConcurrentActivityExecutionSize: 1,
 		TaskQueueActivitiesPerSecond:       cfg.ERPPollsPerSecond,
 		WorkerStopTimeout:                  30 * time.Second,
+		StickyScheduleToStartTimeout:       stickyTimeout,
 	})
 	workflows.RegisterERP(erpWorker, &activities.Fetcher{
 		Source: source, Publisher: publisher, Queue: depths, DeadLetters: store, Limits: cfg.Limits, Metrics: tel.Metrics,
@@ -191,6 +198,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	applyWorker := worker.New(tc, cfg.ApplyTaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: cfg.StoreConnections,
 		WorkerStopTimeout:                  30 * time.Second,
+		StickyScheduleToStartTimeout:       stickyTimeout,
 	})
 	workflows.RegisterApply(applyWorker, &activities.Applier{
 		Store:       store,
