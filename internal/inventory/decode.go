@@ -18,9 +18,9 @@ import (
 // is a few hundred bytes; anything larger is not one.
 const MaxMessageBytes = 16 << 10
 
-// MaxSetBytes is the largest message of the changes queue decoded. The poller
-// publishes sets of at most DefaultSetBytes; the limit leaves room for a
-// larger setting while keeping what one consumer holds bounded.
+// MaxSetBytes is the largest message of the changes queue decoded: well above
+// the poller's sets of DefaultSetBytes, and a bound on what one message can
+// make a consumer hold.
 const MaxSetBytes = 1 << 20
 
 // DefaultSetBytes is how large the poller makes a change set: one message
