@@ -3,7 +3,6 @@ package consumer
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -38,34 +37,31 @@ type received struct {
 	letters  []deadletter.Letter
 }
 
-// decode reads a delivery as a change set. A body larger than any set is
-// oversized and one that is not a set is undecodable, each one letter; an
-// element of a set that is not a change is a letter of its own.
+// decode reads a delivery as a change set. A message that is not a set is one
+// letter; an element of a set that is not a change is a letter of its own.
+// Either is oversized when refused for its size alone, else undecodable.
 func decode(d amqp.Delivery) received {
 	r := received{delivery: d}
-	if len(d.Body) > inventory.MaxSetBytes {
-		r.letters = []deadletter.Letter{deadletter.ForMessage(d.Body, inventory.Rejection{
-			Code:    inventory.ReasonOversized,
-			Message: fmt.Sprintf("message is %d bytes, the limit for a change set is %d", len(d.Body), inventory.MaxSetBytes),
-		}, deadletter.StageConsumer)}
-		return r
-	}
 	changes, bad, err := inventory.DecodeChangeSet(d.Body)
 	if err != nil {
 		r.letters = []deadletter.Letter{deadletter.ForMessage(d.Body,
-			inventory.Rejection{Code: inventory.ReasonUndecodable, Message: err.Error()}, deadletter.StageConsumer)}
+			inventory.Rejection{Code: reasonFor(err), Message: err.Error()}, deadletter.StageConsumer)}
 		return r
 	}
 	r.changes = changes
 	for _, b := range bad {
-		code := inventory.ReasonUndecodable
-		if len(b.Raw) > inventory.MaxMessageBytes {
-			code = inventory.ReasonOversized
-		}
 		r.letters = append(r.letters, deadletter.ForMessage(b.Raw,
-			inventory.Rejection{Code: code, Message: b.Err.Error()}, deadletter.StageConsumer))
+			inventory.Rejection{Code: reasonFor(b.Err), Message: b.Err.Error()}, deadletter.StageConsumer))
 	}
 	return r
+}
+
+// reasonFor is the reason code of a decoding error.
+func reasonFor(err error) string {
+	if _, ok := errors.AsType[*inventory.SizeError](err); ok {
+		return inventory.ReasonOversized
+	}
+	return inventory.ReasonUndecodable
 }
 
 // batchID names the batch of msgs after their bodies.

@@ -28,6 +28,18 @@ const MaxSetBytes = 1 << 20
 // hundreds of rows, while a single change still leaves in its poll.
 const DefaultSetBytes = 64 << 10
 
+// SizeError is a message refused for its size alone, before any parsing:
+// what it held is unknown, only that it is larger than anything it could be.
+type SizeError struct {
+	Size, Limit int
+	// What the message was taken for: "change" or "change set".
+	What string
+}
+
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("message is %d bytes, the limit for a %s is %d", e.Size, e.What, e.Limit)
+}
+
 // strict decodes the wire format exactly: member names spelled as in Change
 // (encoding/json would take "SKU" for "sku"), no unknown or repeated members,
 // valid UTF-8, nothing after the value.
@@ -39,7 +51,7 @@ var strict = json.RejectUnknownMembers(true)
 func DecodeChange(body []byte) (Change, error) {
 	var c Change
 	if len(body) > MaxMessageBytes {
-		return c, fmt.Errorf("message is %d bytes, the limit for a change is %d", len(body), MaxMessageBytes)
+		return c, &SizeError{Size: len(body), Limit: MaxMessageBytes, What: "change"}
 	}
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return c, errors.New("not a JSON object")
@@ -63,7 +75,7 @@ type BadChange struct {
 // not a change set.
 func DecodeChangeSet(body []byte) ([]Change, []BadChange, error) {
 	if len(body) > MaxSetBytes {
-		return nil, nil, fmt.Errorf("message is %d bytes, the limit for a change set is %d", len(body), MaxSetBytes)
+		return nil, nil, &SizeError{Size: len(body), Limit: MaxSetBytes, What: "change set"}
 	}
 	t := bytes.TrimLeft(body, " \t\r\n")
 	if len(t) > 0 && t[0] == '{' {
