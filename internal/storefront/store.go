@@ -69,6 +69,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	for _, o := range opts {
 		o(cfg)
 	}
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, upsertTable)
+		return err
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("storefront: %w", err)
@@ -95,11 +99,12 @@ type UpsertResult struct {
 	Freshness []time.Duration `json:"-"`
 }
 
-// upsertTable is the session's scratch table for a batch: COPY fills it, one
-// statement moves it into the inventory, and the commit empties it. It is made
-// once per connection, so a batch costs no catalog writes.
+// upsertTable is each connection's scratch table for a batch: COPY fills it,
+// one statement moves it into the inventory, and the commit empties it. It is
+// made as the connection opens, so a batch costs no catalog writes and no
+// extra round trip.
 const upsertTable = `
-CREATE TEMP TABLE IF NOT EXISTS upsert_rows (
+CREATE TEMP TABLE upsert_rows (
     sku text, quantity bigint, price_cents bigint, erp_modified timestamptz, observed_at timestamptz, rules_version text
 ) ON COMMIT DELETE ROWS`
 
@@ -143,9 +148,6 @@ func (s *Store) Upsert(ctx context.Context, items []inventory.Item) (UpsertResul
 	}
 	var res UpsertResult
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, upsertTable); err != nil {
-			return err
-		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"upsert_rows"}, upsertColumns,
 			pgx.CopyFromSlice(len(items), func(i int) ([]any, error) {
 				it := &items[i]
