@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/invsync/invsync/internal/deadletter"
@@ -86,6 +87,18 @@ func TestUpsertBatchRejectsInvalidRowsAndAppliesTheRest(t *testing.T) {
 	// A batch never staged cannot be applied, now or on any retry.
 	_, err = env.ExecuteActivity(a.UpsertBatch, UpsertInput{BatchID: "never"})
 	require.ErrorContains(t, err, "not staged")
+
+	// Nor can one whose staged changes are not changes (written by hand, or
+	// cut short): it fails at once with what is wrong, and stays staged.
+	require.NoError(t, store.StageBatch(ctx, "garbled", 2, []byte("[{\"sku\":\"A\"},\x00")))
+	_, err = env.ExecuteActivity(a.UpsertBatch, UpsertInput{BatchID: "garbled"})
+	require.ErrorContains(t, err, "staged changes")
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	require.True(t, appErr.NonRetryable(), "no retry can mend it")
+	staged, err := store.Batch(ctx, "garbled")
+	require.NoError(t, err)
+	require.False(t, staged.Applied())
 }
 
 // stage stages changes as a consumer does and returns the activity's input.
