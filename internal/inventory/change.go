@@ -30,6 +30,10 @@ type Change struct {
 	// LastModified) orders versions even when the ERP's wall clock goes back
 	// (daylight saving) or a row is restored with an older LastModified.
 	ObservedAt time.Time `json:"observed_at"`
+	// ERPHash is the ERP's fingerprint of the row as read (see
+	// Row.Hash); the storefront keeps it so a reconcile can compare chunks
+	// of rows without reading them. Zero: not known (an older message).
+	ERPHash int64 `json:"erp_hash,omitzero"`
 }
 
 // MessageID names a row version; duplicates of one version share it. It stays
@@ -80,6 +84,13 @@ type Item struct {
 	ObservedAt   time.Time
 	// RulesVersion names the pricing rules that set PriceCents.
 	RulesVersion string
+	// Price, Cost and Category are the ERP's values the rules read (Price
+	// normalised by the limits), kept beside the result so that a row can be
+	// priced again without the ERP.
+	Price          string
+	Cost, Category *string
+	// ERPHash is the change's ERPHash.
+	ERPHash int64
 }
 
 // Policy holds the validation choices an operator makes in the rules file.
@@ -175,5 +186,17 @@ func Validate(c Change, lim Limits, policy Policy, now time.Time) (Item, *Reject
 		PriceCents:   cents,
 		LastModified: c.LastModified,
 		ObservedAt:   c.ObservedAt,
+		Price:        price,
+		Cost:         c.Cost,
+		Category:     c.Category,
+		ERPHash:      c.ERPHash,
 	}, nil
+}
+
+// Change is the change an item was made from, as far as pricing reads it:
+// what re-pricing a stored row starts from.
+func (it Item) Change() Change {
+	q, p := it.Quantity, it.Price
+	return Change{SKU: it.SKU, Quantity: &q, Price: &p, Cost: it.Cost, Category: it.Category,
+		LastModified: it.LastModified, ObservedAt: it.ObservedAt, ERPHash: it.ERPHash}
 }

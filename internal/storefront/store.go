@@ -105,10 +105,12 @@ type UpsertResult struct {
 // extra round trip.
 const upsertTable = `
 CREATE TEMP TABLE upsert_rows (
-    sku text, quantity bigint, price_cents bigint, erp_modified timestamptz, observed_at timestamptz, rules_version text
+    sku text, quantity bigint, price_cents bigint, erp_modified timestamptz, observed_at timestamptz, rules_version text,
+    erp_price text, erp_cost text, erp_category text, erp_hash bigint
 ) ON COMMIT DELETE ROWS`
 
-var upsertColumns = []string{"sku", "quantity", "price_cents", "erp_modified", "observed_at", "rules_version"}
+var upsertColumns = []string{"sku", "quantity", "price_cents", "erp_modified", "observed_at", "rules_version",
+	"erp_price", "erp_cost", "erp_category", "erp_hash"}
 
 // upsertSQL writes a batch in one statement. DISTINCT ON keeps one version per
 // SKU (ON CONFLICT may not touch a row twice, SQLSTATE 21000).
@@ -120,10 +122,14 @@ var upsertColumns = []string{"sku", "quantity", "price_cents", "erp_modified", "
 // restored with an older last_modified; within one read, the later
 // last_modified wins. The WHERE guard makes an older or repeated version a
 // no-op, and so is a later read of the same version with the same content:
-// the row is not written and synced_at does not move.
+// the row is not written and synced_at does not move. A later read does
+// write a row that differs from it in any way: edited by hand, discontinued,
+// or written before the ERP's values were kept.
 const upsertSQL = `
-INSERT INTO inventory AS t (sku, quantity, price_cents, erp_modified, observed_at, synced_at, rules_version)
-SELECT DISTINCT ON (sku) sku, quantity, price_cents, erp_modified, observed_at, clock_timestamp(), rules_version
+INSERT INTO inventory AS t (sku, quantity, price_cents, erp_modified, observed_at, synced_at, rules_version,
+    erp_quantity, priced_cents, erp_price, erp_cost, erp_category, erp_hash)
+SELECT DISTINCT ON (sku) sku, quantity, price_cents, erp_modified, observed_at, clock_timestamp(), rules_version,
+    quantity, price_cents, erp_price, erp_cost, erp_category, erp_hash
 FROM upsert_rows
 ORDER BY sku, observed_at DESC, erp_modified DESC
 ON CONFLICT (sku) DO UPDATE SET
@@ -132,10 +138,19 @@ ON CONFLICT (sku) DO UPDATE SET
     erp_modified  = excluded.erp_modified,
     observed_at   = excluded.observed_at,
     synced_at     = excluded.synced_at,
-    rules_version = excluded.rules_version
+    rules_version = excluded.rules_version,
+    erp_quantity  = excluded.erp_quantity,
+    priced_cents  = excluded.priced_cents,
+    erp_price     = excluded.erp_price,
+    erp_cost      = excluded.erp_cost,
+    erp_category  = excluded.erp_category,
+    erp_hash      = excluded.erp_hash,
+    deleted_at    = NULL
 WHERE (excluded.observed_at, excluded.erp_modified) > (t.observed_at, t.erp_modified)
   AND (excluded.erp_modified <> t.erp_modified
-       OR (excluded.quantity, excluded.price_cents) IS DISTINCT FROM (t.quantity, t.price_cents))
+       OR t.deleted_at IS NOT NULL
+       OR (excluded.quantity, excluded.price_cents, excluded.erp_price, excluded.erp_cost, excluded.erp_category, excluded.erp_hash)
+          IS DISTINCT FROM (t.quantity, t.price_cents, t.erp_price, t.erp_cost, t.erp_category, t.erp_hash))
 RETURNING t.sku, (extract(epoch FROM t.synced_at - t.erp_modified) * 1000000)::bigint`
 
 // Upsert applies items and reports which took effect. The items are copied
@@ -151,7 +166,8 @@ func (s *Store) Upsert(ctx context.Context, items []inventory.Item) (UpsertResul
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"upsert_rows"}, upsertColumns,
 			pgx.CopyFromSlice(len(items), func(i int) ([]any, error) {
 				it := &items[i]
-				return []any{it.SKU, it.Quantity, it.PriceCents, it.LastModified, it.ObservedAt, it.RulesVersion}, nil
+				return []any{it.SKU, it.Quantity, it.PriceCents, it.LastModified, it.ObservedAt, it.RulesVersion,
+					it.Price, it.Cost, it.Category, hashOrNull(it.ERPHash)}, nil
 			})); err != nil {
 			return err
 		}
@@ -204,4 +220,12 @@ func SQLState(err error) string {
 		return pgErr.Code
 	}
 	return ""
+}
+
+// hashOrNull stores an unknown fingerprint (zero) as NULL.
+func hashOrNull(h int64) any {
+	if h == 0 {
+		return nil
+	}
+	return h
 }

@@ -184,3 +184,42 @@ func TestStagedBatches(t *testing.T) {
 	_, err = s.Batch(ctx, "b2")
 	require.NoError(t, err)
 }
+
+func TestUpsertKeepsERPValuesAndRepairsHandEdits(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	cost, cat := "4.5", "tools"
+	it := item("E", 3, 10, 20)
+	it.Price, it.Cost, it.Category, it.ERPHash = "3", &cost, &cat, 42
+	_, err := s.Upsert(ctx, []inventory.Item{it})
+	require.NoError(t, err)
+	var price, gotCost, gotCat string
+	var hash, qty, priced int64
+	require.NoError(t, s.pool.QueryRow(ctx, `SELECT erp_price, erp_cost, erp_category, erp_hash, erp_quantity, priced_cents
+		FROM inventory WHERE sku = 'E'`).Scan(&price, &gotCost, &gotCat, &hash, &qty, &priced))
+	require.Equal(t, []any{"3", "4.5", "tools", int64(42), int64(3), int64(300)}, []any{price, gotCost, gotCat, hash, qty, priced})
+
+	// A later read of the same version is a no-op...
+	again := it
+	again.ObservedAt = again.ObservedAt.Add(time.Minute)
+	res, err := s.Upsert(ctx, []inventory.Item{again})
+	require.NoError(t, err)
+	require.Equal(t, 0, res.Applied)
+	// ...unless the row was edited by hand, or discontinued: then it is
+	// written back as the ERP has it.
+	_, err = s.pool.Exec(ctx, `UPDATE inventory SET price_cents = 1 WHERE sku = 'E'`)
+	require.NoError(t, err)
+	again.ObservedAt = again.ObservedAt.Add(time.Minute)
+	res, err = s.Upsert(ctx, []inventory.Item{again})
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Applied)
+	_, err = s.pool.Exec(ctx, `UPDATE inventory SET deleted_at = now(), quantity = 0 WHERE sku = 'E'`)
+	require.NoError(t, err)
+	again.ObservedAt = again.ObservedAt.Add(time.Minute)
+	res, err = s.Upsert(ctx, []inventory.Item{again})
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Applied)
+	var deleted *time.Time
+	require.NoError(t, s.pool.QueryRow(ctx, `SELECT quantity, price_cents, deleted_at FROM inventory WHERE sku = 'E'`).Scan(&qty, &priced, &deleted))
+	require.Equal(t, []any{int64(3), int64(300), (*time.Time)(nil)}, []any{qty, priced, deleted})
+}
