@@ -59,7 +59,7 @@ func main() {
 	}
 	var cfg config.Config
 	if err == nil {
-		cfg, _, err = config.Load("dlq", inv.config, os.Getenv)
+		cfg, _, err = config.Load("dlq", inv.config)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "dlq: %v\n%s\n", err, usage)
@@ -121,7 +121,7 @@ func parse(args []string) (invocation, error) {
 	fs.BoolVar(&inv.yes, "yes", false, "purge: without asking")
 	fs.DurationVar(&inv.wait, "wait", time.Minute, "how long to wait for the worker to answer")
 	for _, o := range config.Reference() {
-		fs.Var(configFlag{name: o.Flag, args: &inv.config}, o.Flag, o.Usage+" ($"+o.Env+")")
+		fs.Var(configFlag{name: o.Flag, args: &inv.config}, o.Flag, o.Usage)
 	}
 	pos, err := parseAnywhere(fs, args)
 	if err != nil {

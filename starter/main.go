@@ -18,7 +18,7 @@ import (
 )
 
 func main() {
-	cfg, rest, err := config.Load("starter", os.Args[1:], os.Getenv)
+	cfg, rest, err := config.Load("starter", os.Args[1:])
 	if err == nil && len(rest) > 0 {
 		err = fmt.Errorf("unexpected arguments %q", rest)
 	}

@@ -1,27 +1,107 @@
 package config
 
 import (
-	"flag"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/peterbourgon/ff/v3"
 	"github.com/stretchr/testify/require"
 )
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+// setenv gives every setting's environment variable the value in m, and
+// the others none, whatever the environment of the test holds.
+func setenv(t *testing.T, m map[string]string) {
+	for _, o := range Reference() {
+		t.Setenv(o.Env, m[o.Env])
+	}
+}
 
 func TestLoadPrefersFlagsOverEnvironmentOverDefaults(t *testing.T) {
-	c, _, err := Load("t", []string{"-consumers", "7"}, env(map[string]string{
+	setenv(t, map[string]string{
 		"INVSYNC_CONSUMERS": "3", "INVSYNC_BATCH_SIZE": "42", "INVSYNC_POLL_INTERVAL": "10s",
-	}))
+	})
+	c, _, err := Load("t", []string{"-consumers", "7"})
 	require.NoError(t, err)
 	require.Equal(t, 7, c.Consumers)
 	require.Equal(t, 42, c.BatchSize)
 	require.Equal(t, 10*time.Second, c.PollInterval)
 	require.Equal(t, "127.0.0.1:7233", c.TemporalAddress)
 	require.Equal(t, "inventory.changes", c.Topology().ChangesQueue())
+}
+
+// TestEnvironmentNames: the environment variable of each setting, as
+// deployments name it. Renaming one, or adding a setting without a row
+// here, fails.
+func TestEnvironmentNames(t *testing.T) {
+	rows := []struct{ env, flag, value string }{
+		{"INVSYNC_TEMPORAL_ADDRESS", "temporal-address", "t:1"},
+		{"INVSYNC_TEMPORAL_NAMESPACE", "temporal-namespace", "ns"},
+		{"INVSYNC_ERP_TASK_QUEUE", "erp-task-queue", "eq"},
+		{"INVSYNC_APPLY_TASK_QUEUE", "apply-task-queue", "aq"},
+		{"INVSYNC_SOURCE", "source", "s"},
+		{"INVSYNC_ERP_DRIVER", "erp-driver", "sqlserver"},
+		{"INVSYNC_ERP_DSN", "erp-dsn", "sqlserver://h?database=ERP"},
+		{"INVSYNC_ERP_VIEW", "erp-view", "v"},
+		{"INVSYNC_ERP_COL_SKU", "erp-col-sku", "c1"},
+		{"INVSYNC_ERP_COL_QUANTITY", "erp-col-quantity", "c2"},
+		{"INVSYNC_ERP_COL_PRICE", "erp-col-price", "c3"},
+		{"INVSYNC_ERP_COL_LAST_MODIFIED", "erp-col-last-modified", "c4"},
+		{"INVSYNC_ERP_COL_COST", "erp-col-cost", "c5"},
+		{"INVSYNC_ERP_COL_CATEGORY", "erp-col-category", "c6"},
+		{"INVSYNC_ERP_CLOCK", "erp-clock", "utc"},
+		{"INVSYNC_ERP_QUERY_TIMEOUT", "erp-query-timeout", "7s"},
+		{"INVSYNC_ERP_POLLS_PER_SECOND", "erp-polls-per-second", "0.5"},
+		{"INVSYNC_STORE_DSN", "store-dsn", "postgres://u@h/store"},
+		{"INVSYNC_AMQP_URL", "amqp-url", "amqp://u@h:5672/"},
+		{"INVSYNC_QUEUE_PREFIX", "queue-prefix", "p"},
+		{"INVSYNC_DELIVERY_LIMIT", "delivery-limit", "3"},
+		{"INVSYNC_CONSUMERS", "consumers", "4"},
+		{"INVSYNC_BATCH_SIZE", "batch-size", "5"},
+		{"INVSYNC_BATCH_BYTES", "batch-bytes", "6"},
+		{"INVSYNC_MAX_OPEN_BATCHES", "max-open-batches", "7"},
+		{"INVSYNC_STORE_CONNECTIONS", "store-connections", "9"},
+		{"INVSYNC_BATCH_WAIT", "batch-wait", "1s"},
+		{"INVSYNC_POLL_INTERVAL", "poll-interval", "2s"},
+		{"INVSYNC_PAGE_SIZE", "page-size", "10"},
+		{"INVSYNC_PAGES_PER_POLL", "pages-per-poll", "11"},
+		{"INVSYNC_SETTLE_DELAY", "settle-delay", "3s"},
+		{"INVSYNC_LOOKBACK", "lookback", "4s"},
+		{"INVSYNC_LOOKBACK_EVERY", "lookback-every", "5s"},
+		{"INVSYNC_QUEUE_HIGH_WATER", "queue-high-water", "12"},
+		{"INVSYNC_MAX_INTEGER_DIGITS", "max-integer-digits", "14"},
+		{"INVSYNC_MAX_FRACTION_DIGITS", "max-fraction-digits", "2"},
+		{"INVSYNC_FRACTIONAL_QUANTITY", "fractional-quantity", "floor"},
+		{"INVSYNC_FUTURE_ALLOWANCE", "future-allowance", "6s"},
+		{"INVSYNC_LOG_LEVEL", "log-level", "debug"},
+		{"INVSYNC_PRICING_RULES", "pricing-rules", "r.yaml"},
+		{"INVSYNC_HTTP_ADDR", "http-addr", "h:1"},
+		{"INVSYNC_OTLP_ENDPOINT", "otlp-endpoint", "http://o"},
+		{"INVSYNC_TEMPORAL_UI", "temporal-ui", "http://ui"},
+		{"INVSYNC_RABBITMQ_MANAGEMENT_URL", "rabbitmq-management-url", "http://m"},
+	}
+	var documented, want []string
+	for _, o := range Reference() {
+		documented = append(documented, o.Env+" -"+o.Flag)
+	}
+	for _, r := range rows {
+		want = append(want, r.env+" -"+r.flag)
+		t.Setenv(r.env, r.value)
+	}
+	slices.Sort(want)
+	slices.Sort(documented)
+	require.Equal(t, want, documented, "Reference names each setting's variable as deployments do")
+
+	fs := flagSet("t", new(Config))
+	require.NoError(t, ff.Parse(fs, nil, ff.WithEnvVarPrefix(envPrefix)))
+	for _, r := range rows {
+		f := fs.Lookup(r.flag)
+		require.NotEqual(t, r.value, f.DefValue, r.env)
+		require.Equal(t, r.value, f.Value.String(), "-%s reads $%s", r.flag, r.env)
+		require.Contains(t, f.Usage, "($"+r.env+")", "help names the variable")
+	}
 }
 
 func TestLoadRejectsBadValues(t *testing.T) {
@@ -32,12 +112,14 @@ func TestLoadRejectsBadValues(t *testing.T) {
 	}{
 		{map[string]string{"INVSYNC_CONSUMERS": "five"}, nil, "INVSYNC_CONSUMERS"},
 		{map[string]string{"INVSYNC_BATCH_WAIT": "soon"}, nil, "INVSYNC_BATCH_WAIT"},
+		{map[string]string{"INVSYNC_ERP_POLLS_PER_SECOND": "many"}, nil, "INVSYNC_ERP_POLLS_PER_SECOND"},
 		{nil, []string{"-consumers", "0"}, "consumers must be at least 1"},
 		{nil, []string{"-erp-view", "x;drop"}, "not a plain identifier"},
 		{nil, []string{"-erp-driver", "oracle"}, "erp driver"},
 		{nil, []string{"-source", "a b"}, "source"},
 	} {
-		_, _, err := Load("t", tt.args, env(tt.env))
+		setenv(t, tt.env)
+		_, _, err := Load("t", tt.args)
 		require.ErrorContains(t, err, tt.want)
 	}
 }
@@ -58,26 +140,35 @@ func TestREADMEDocumentsEveryOption(t *testing.T) {
 // show each flag's value as its default, and the connection strings' values
 // come from the environment.
 func TestHelpNeverShowsASecret(t *testing.T) {
-	for _, args := range [][]string{{"-h"}, {"-no-such-flag"}} {
+	setenv(t, map[string]string{
+		"INVSYNC_STORE_DSN": "postgres://u:store-s3cret@h/db",
+		"INVSYNC_AMQP_URL":  "amqp://u:amqp-s3cret@h:5672/",
+		"INVSYNC_ERP_DSN":   "sqlserver://h?database=ERP&password=erp-s3cret",
+	})
+	help := func(args ...string) string {
 		var out strings.Builder
-		fs := flag.NewFlagSet("workers", flag.ContinueOnError)
+		fs := flagSet("workers", new(Config))
 		fs.SetOutput(&out)
-		register(fs, env(map[string]string{
-			"INVSYNC_STORE_DSN": "postgres://u:store-s3cret@h/db",
-			"INVSYNC_AMQP_URL":  "amqp://u:amqp-s3cret@h:5672/",
-			"INVSYNC_ERP_DSN":   "sqlserver://h?database=ERP&password=erp-s3cret",
-		}), new(Config))
-		require.Error(t, fs.Parse(args))
-		require.Contains(t, out.String(), "-store-dsn")
-		require.Contains(t, out.String(), "xxxxx", "the value is shown redacted")
-		require.NotContains(t, out.String(), "s3cret")
+		err := ff.Parse(fs, args, ff.WithEnvVarPrefix(envPrefix))
+		if err == nil {
+			fs.PrintDefaults() // after the environment has set the values
+		}
+		return out.String()
 	}
-	c, _, err := Load("t", []string{"-store-dsn", "postgres://u:p@h/db"}, env(nil))
+	for _, out := range []string{help("-h"), help("-no-such-flag"), help()} {
+		require.Contains(t, out, "-store-dsn")
+		require.Contains(t, out, "$INVSYNC_STORE_DSN")
+		require.Contains(t, out, "xxxxx", "the value is shown redacted")
+		require.NotContains(t, out, "s3cret")
+	}
+	c, _, err := Load("t", []string{"-store-dsn", "postgres://u:p@h/db"})
 	require.NoError(t, err)
 	require.Equal(t, "postgres://u:p@h/db", c.StoreDSN, "a secret flag still takes its value")
+	require.Equal(t, "amqp://u:amqp-s3cret@h:5672/", c.AMQPURL, "and the environment sets it")
 }
 
 func TestLoadBoundsBatchesAndLimits(t *testing.T) {
+	setenv(t, nil)
 	for _, tt := range []struct {
 		args []string
 		want string
@@ -89,10 +180,10 @@ func TestLoadBoundsBatchesAndLimits(t *testing.T) {
 		{[]string{"-fractional-quantity", "round"}, "fractional-quantity"},
 		{[]string{"-max-open-batches", "0"}, "max-open-batches"},
 	} {
-		_, _, err := Load("t", tt.args, env(nil))
+		_, _, err := Load("t", tt.args)
 		require.ErrorContains(t, err, tt.want, tt.args)
 	}
-	c, _, err := Load("t", []string{"-fractional-quantity", "floor"}, env(nil))
+	c, _, err := Load("t", []string{"-fractional-quantity", "floor"})
 	require.NoError(t, err)
 	require.True(t, c.Limits.FloorFractionalQuantity)
 	require.Equal(t, 13, c.Limits.IntegerDigits)
