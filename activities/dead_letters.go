@@ -37,7 +37,7 @@ const (
 	// MaxShow bounds the letters shown with their payloads (each at most
 	// deadletter.MaxPayload).
 	MaxShow = 100
-	// MaxSelectIDs bounds the IDs a replay or purge names.
+	// MaxSelectIDs bounds the IDs a listing, replay or purge names.
 	MaxSelectIDs = 1000
 	// MaxExamples bounds each list of IDs in a replay's or purge's result.
 	MaxExamples = 100
@@ -51,11 +51,19 @@ func dlqInputError(err error) error {
 	return temporal.NewNonRetryableApplicationError(err.Error(), "InvalidInput", nil)
 }
 
+// validateFilter says what is wrong with the letters a listing, replay or
+// purge narrows itself to: too many IDs.
+func validateFilter(f deadletter.Filter) error {
+	if len(f.IDs) > MaxSelectIDs {
+		return fmt.Errorf("%d IDs: name at most %d", len(f.IDs), MaxSelectIDs)
+	}
+	return nil
+}
+
 // ListDeadLettersInput says which letters to list: the most recently written
 // Limit of them, narrowed to some IDs or to one reason code.
 type ListDeadLettersInput struct {
-	IDs    []string `json:"ids,omitempty"`
-	Reason string   `json:"reason,omitempty"`
+	deadletter.Filter
 	// Limit is 1 to MaxListLimit; 0 is DefaultListLimit.
 	Limit int `json:"limit,omitempty"`
 }
@@ -65,10 +73,7 @@ func (in ListDeadLettersInput) Validate() error {
 	if in.Limit < 0 || in.Limit > MaxListLimit {
 		return fmt.Errorf("limit %d: list 1 to %d letters at a time", in.Limit, MaxListLimit)
 	}
-	if len(in.IDs) > MaxListLimit {
-		return fmt.Errorf("%d IDs: name at most %d", len(in.IDs), MaxListLimit)
-	}
-	return nil
+	return validateFilter(in.Filter)
 }
 
 // ListDeadLettersResult is a page of letters, without payloads, and the
@@ -88,7 +93,7 @@ func (a *Applier) ListDeadLetters(ctx context.Context, in ListDeadLettersInput) 
 	if limit == 0 {
 		limit = DefaultListLimit
 	}
-	letters, err := a.DeadLetters.ListDeadLetters(ctx, deadletter.Filter{IDs: in.IDs, Reason: in.Reason}, limit)
+	letters, err := a.DeadLetters.ListDeadLetters(ctx, in.Filter, limit)
 	if err != nil {
 		return ListDeadLettersResult{}, err
 	}
@@ -140,9 +145,8 @@ func (a *Applier) ShowDeadLetters(ctx context.Context, in ShowDeadLettersInput) 
 // SelectDeadLetters picks letters by ID, or all of them; Reason narrows
 // either to letters with that reason code.
 type SelectDeadLetters struct {
-	IDs    []string `json:"ids,omitempty"`
-	All    bool     `json:"all,omitempty"`
-	Reason string   `json:"reason,omitempty"`
+	deadletter.Filter
+	All bool `json:"all,omitempty"`
 }
 
 // Validate says what is wrong with a selection: one that selects nothing,
@@ -153,14 +157,11 @@ func (s SelectDeadLetters) Validate() error {
 		return errors.New("name the dead letters by ID, or select all")
 	case s.All && len(s.IDs) > 0:
 		return errors.New("name the dead letters by ID or select all, not both")
-	case len(s.IDs) > MaxSelectIDs:
-		return fmt.Errorf("%d IDs: name at most %d, or select all (narrowed by reason)", len(s.IDs), MaxSelectIDs)
+	}
+	if err := validateFilter(s.Filter); err != nil {
+		return fmt.Errorf("%w, or select all (narrowed by reason)", err)
 	}
 	return nil
-}
-
-func (s SelectDeadLetters) filter() deadletter.Filter {
-	return deadletter.Filter{IDs: s.IDs, Reason: s.Reason}
 }
 
 // ReplayResult says what became of replayed letters: counts, and the first
@@ -215,7 +216,7 @@ func (a *Applier) ReplayDeadLetters(ctx context.Context, in SelectDeadLetters) (
 	}
 	batchID := "replay-" + activity.GetInfo(ctx).WorkflowExecution.ID
 	for {
-		chunk, err := a.DeadLetters.DeadLetterChunk(ctx, in.filter(), p.After, ChunkSize)
+		chunk, err := a.DeadLetters.DeadLetterChunk(ctx, in.Filter, p.After, ChunkSize)
 		if err != nil {
 			return p.Result, err
 		}
@@ -361,7 +362,7 @@ func (a *Applier) PurgeDeadLetters(ctx context.Context, in SelectDeadLetters) (P
 		}
 	}
 	for {
-		ids, err := a.DeadLetters.DeleteDeadLetterChunk(ctx, in.filter(), p.After, ChunkSize)
+		ids, err := a.DeadLetters.DeleteDeadLetterChunk(ctx, in.Filter, p.After, ChunkSize)
 		if err != nil {
 			return p.Result, err
 		}

@@ -100,7 +100,7 @@ func TestListAndShowDeadLetters(t *testing.T) {
 	require.Equal(t, deadletter.Counts{Total: 2, ByReason: map[string]int64{
 		inventory.ReasonQuantityNegative: 1, inventory.ReasonUndecodable: 1}}, list.Counts)
 
-	require.NoError(t, f.run(t, &list, f.a.ListDeadLetters, ListDeadLettersInput{Reason: inventory.ReasonQuantityNegative}))
+	require.NoError(t, f.run(t, &list, f.a.ListDeadLetters, ListDeadLettersInput{Filter: deadletter.Filter{Reason: inventory.ReasonQuantityNegative}}))
 	require.Len(t, list.Letters, 1)
 	require.Equal(t, neg.ID, list.Letters[0].ID)
 
@@ -190,7 +190,7 @@ func TestReplayDeadLetters(t *testing.T) {
 	require.Equal(t, int64(9), f.quantity(t, "OLD"), "the newer version stays")
 
 	// By ID: only those, and the IDs with no letter said.
-	require.NoError(t, f.run(t, &res, f.a.ReplayDeadLetters, SelectDeadLetters{IDs: []string{still.ID, fixed.ID}}))
+	require.NoError(t, f.run(t, &res, f.a.ReplayDeadLetters, SelectDeadLetters{Filter: deadletter.Filter{IDs: []string{still.ID, fixed.ID}}}))
 	require.Equal(t, 1, res.Read)
 	require.Equal(t, 1, res.Rejected)
 	require.Equal(t, []string{fixed.ID}, res.NotFound)
@@ -300,10 +300,10 @@ func TestPurgeDeadLetters(t *testing.T) {
 	f.put(t, a, b, c)
 
 	var res PurgeDeadLettersResult
-	require.NoError(t, f.run(t, &res, f.a.PurgeDeadLetters, SelectDeadLetters{IDs: []string{a.ID, "0000000000000000"}}))
+	require.NoError(t, f.run(t, &res, f.a.PurgeDeadLetters, SelectDeadLetters{Filter: deadletter.Filter{IDs: []string{a.ID, "0000000000000000"}}}))
 	require.Equal(t, PurgeDeadLettersResult{Purged: 1, PurgedIDs: []string{a.ID}, NotFound: []string{"0000000000000000"}}, res)
 
-	require.NoError(t, f.run(t, &res, f.a.PurgeDeadLetters, SelectDeadLetters{All: true, Reason: inventory.ReasonPriceRuleFailed}))
+	require.NoError(t, f.run(t, &res, f.a.PurgeDeadLetters, SelectDeadLetters{Filter: deadletter.Filter{Reason: inventory.ReasonPriceRuleFailed}, All: true}))
 	require.Equal(t, PurgeDeadLettersResult{Purged: 1, PurgedIDs: []string{c.ID}}, res)
 	_, ok := f.letter(t, b.ID)
 	require.True(t, ok, "a letter of another reason stays")
@@ -312,4 +312,41 @@ func TestPurgeDeadLetters(t *testing.T) {
 	require.ErrorAs(t, f.run(t, &res, f.a.PurgeDeadLetters, SelectDeadLetters{}), &appErr)
 	require.True(t, appErr.NonRetryable())
 	require.Equal(t, int64(1), f.total(t), "an empty selection purges nothing")
+}
+
+// TestDLQInputs: a listing, replay and purge narrow their letters by the same
+// rules, and their inputs keep the JSON names that workflow histories and
+// the temporal CLI calls dlq prints carry.
+func TestDLQInputs(t *testing.T) {
+	many := deadletter.Filter{IDs: make([]string, MaxSelectIDs+1)}
+	for _, tt := range []struct {
+		in   interface{ Validate() error }
+		want string
+	}{
+		{ListDeadLettersInput{}, ""},
+		{ListDeadLettersInput{Filter: deadletter.Filter{IDs: many.IDs[1:]}}, ""},
+		{ListDeadLettersInput{Filter: many}, "name at most 1000"},
+		{ListDeadLettersInput{Limit: MaxListLimit + 1}, "limit"},
+		{SelectDeadLetters{Filter: deadletter.Filter{IDs: many.IDs[1:]}}, ""},
+		{SelectDeadLetters{Filter: many}, "name at most 1000, or select all"},
+		{SelectDeadLetters{Filter: deadletter.Filter{Reason: "r"}}, "name the dead letters by ID, or select all"},
+		{SelectDeadLetters{Filter: deadletter.Filter{IDs: []string{"a"}}, All: true}, "not both"},
+	} {
+		if err := tt.in.Validate(); tt.want == "" {
+			require.NoError(t, err, "%T", tt.in)
+		} else {
+			require.ErrorContains(t, err, tt.want, "%T", tt.in)
+		}
+	}
+
+	f := deadletter.Filter{IDs: []string{"a"}, Reason: "r"}
+	b, err := json.Marshal(ListDeadLettersInput{Filter: f, Limit: 5})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"ids":["a"],"reason":"r","limit":5}`, string(b))
+	b, err = json.Marshal(SelectDeadLetters{Filter: f, All: true})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"ids":["a"],"reason":"r","all":true}`, string(b))
+	var back SelectDeadLetters
+	require.NoError(t, json.Unmarshal([]byte(`{"ids":["a"],"all":true,"reason":"r"}`), &back))
+	require.Equal(t, SelectDeadLetters{Filter: f, All: true}, back)
 }

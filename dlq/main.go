@@ -178,8 +178,12 @@ func parseAnywhere(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+func (inv invocation) filter() deadletter.Filter {
+	return deadletter.Filter{IDs: inv.ids, Reason: inv.reason}
+}
+
 func (inv invocation) listInput() activities.ListDeadLettersInput {
-	return activities.ListDeadLettersInput{IDs: inv.ids, Reason: inv.reason, Limit: inv.limit}
+	return activities.ListDeadLettersInput{Filter: inv.filter(), Limit: inv.limit}
 }
 
 func (inv invocation) showInput() activities.ShowDeadLettersInput {
@@ -187,7 +191,7 @@ func (inv invocation) showInput() activities.ShowDeadLettersInput {
 }
 
 func (inv invocation) selection() activities.SelectDeadLetters {
-	return activities.SelectDeadLetters{IDs: inv.ids, All: inv.all, Reason: inv.reason}
+	return activities.SelectDeadLetters{Filter: inv.filter(), All: inv.all}
 }
 
 func run(ctx context.Context, cfg config.Config, inv invocation, stdin io.Reader, out io.Writer) error {

@@ -112,7 +112,7 @@ func TestOutputIsSafeForATerminal(t *testing.T) {
 }
 
 func TestTheTemporalCallIsSafeAndValid(t *testing.T) {
-	in := activities.SelectDeadLetters{IDs: []string{hostile, "it's 😀"}, Reason: "x"}
+	in := activities.SelectDeadLetters{Filter: deadletter.Filter{IDs: []string{hostile, "it's 😀"}, Reason: "x"}}
 	b, err := json.Marshal(in)
 	require.NoError(t, err)
 	call := asciiJSON(b)

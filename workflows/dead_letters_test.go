@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/invsync/invsync/activities"
+	"github.com/invsync/invsync/internal/deadletter"
 )
 
 func dlqEnv() *testsuite.TestWorkflowEnvironment {
@@ -33,7 +34,7 @@ func TestDLQWorkflowsRefuseBadInputBeforeAnyActivity(t *testing.T) {
 		{"purge unconfirmed", PurgeDeadLetters, PurgeInput{SelectDeadLetters: activities.SelectDeadLetters{All: true}}, "Unconfirmed"},
 		{"purge of nothing", PurgeDeadLetters, PurgeInput{Confirm: true}, "InvalidInput"},
 		{"replay of nothing", ReplayDeadLetters, activities.SelectDeadLetters{}, "InvalidInput"},
-		{"replay of IDs and all", ReplayDeadLetters, activities.SelectDeadLetters{IDs: []string{"a"}, All: true}, "InvalidInput"},
+		{"replay of IDs and all", ReplayDeadLetters, activities.SelectDeadLetters{Filter: deadletter.Filter{IDs: []string{"a"}}, All: true}, "InvalidInput"},
 		{"list too long", ListDeadLetters, activities.ListDeadLettersInput{Limit: activities.MaxListLimit + 1}, "InvalidInput"},
 		{"show of nothing", ShowDeadLetters, activities.ShowDeadLettersInput{}, "InvalidInput"},
 		{"show of too many", ShowDeadLetters, activities.ShowDeadLettersInput{IDs: many}, "InvalidInput"},
@@ -53,7 +54,7 @@ func TestDLQWorkflowsRefuseBadInputBeforeAnyActivity(t *testing.T) {
 func TestPurgeConfirmedRemovesTheSelection(t *testing.T) {
 	e := dlqEnv()
 	var a *activities.Applier
-	sel := activities.SelectDeadLetters{IDs: []string{"abc"}}
+	sel := activities.SelectDeadLetters{Filter: deadletter.Filter{IDs: []string{"abc"}}}
 	e.OnActivity(a.PurgeDeadLetters, mock.Anything, sel).Return(
 		activities.PurgeDeadLettersResult{Purged: 1, PurgedIDs: []string{"abc"}}, nil).Once()
 	e.ExecuteWorkflow(PurgeDeadLetters, PurgeInput{SelectDeadLetters: sel, Confirm: true})
@@ -87,7 +88,7 @@ func TestReplayRetriesATransientFailure(t *testing.T) {
 func TestListAndShowPassTheirInputOn(t *testing.T) {
 	e := dlqEnv()
 	var a *activities.Applier
-	list := activities.ListDeadLettersInput{Reason: "quantity_negative", Limit: 5}
+	list := activities.ListDeadLettersInput{Filter: deadletter.Filter{Reason: "quantity_negative"}, Limit: 5}
 	e.OnActivity(a.ListDeadLetters, mock.Anything, list).Return(activities.ListDeadLettersResult{}, nil).Once()
 	e.ExecuteWorkflow(ListDeadLetters, list)
 	require.NoError(t, e.GetWorkflowError())
