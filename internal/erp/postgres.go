@@ -2,6 +2,7 @@ package erp
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -45,8 +46,10 @@ func postgresDialect(view []string, c Columns, types columnTypes, kind TimeKind,
 	// turns them into text.
 	inner := fmt.Sprintf("SELECT %s AS s, %s AS q, %s AS p, %s AS c, %s AS g, %s AS m", sku, col(c.Quantity), col(c.Price),
 		opt(c.Cost), opt(c.Category), lm) + from + " WHERE "
-	outer := fmt.Sprintf("SELECT x.s::text, %s, %s, %s, x.g::text, x.m FROM (",
-		postgresNumber("x.q", types.Quantity), postgresNumber("x.p", types.Price), postgresNumber("x.c", types.Cost))
+	texts := []string{"x.s::text", postgresNumber("x.q", types.Quantity), postgresNumber("x.p", types.Price),
+		postgresNumber("x.c", types.Cost), "x.g::text"}
+	hash := postgresFingerprint(texts, "x.m")
+	outer := "SELECT " + strings.Join(texts, ", ") + ", x.m, " + hash + " FROM ("
 	order := ") x ORDER BY x.m, x.s"
 	ties := func(n int) string { return fmt.Sprintf(" FETCH FIRST $%d ROWS WITH TIES", n) }
 	count := "SELECT count(*)" + from + " WHERE "
@@ -67,8 +70,18 @@ func postgresDialect(view []string, c Columns, types columnTypes, kind TimeKind,
 	if kind == Instant {
 		readTime = asInstant
 	}
+	// By SKU, for the reconcile. Rows dated -infinity, infinity or NULL are
+	// left out, as from every other read.
+	bySKU := ") x ORDER BY x.s, x.m"
+	readable := fmt.Sprintf("%s > '-infinity' AND %s < 'infinity'", lm, lm)
 	return dialect{
 		clock: "SELECT c, " + wall + " FROM (SELECT clock_timestamp() AS c) x",
+		digest: "SELECT count(*), coalesce(sum((" + hash + ")::numeric), 0)::text, coalesce(max(x.s)::text, '') FROM (" +
+			inner + fmt.Sprintf("%s > $1 AND %s ORDER BY %s FETCH FIRST $2 ROWS WITH TIES) x", sku, readable, sku),
+		rangeTo:  outer + inner + fmt.Sprintf("%s > $1 AND %s <= $2 AND %s", sku, sku, readable) + bySKU,
+		rangeAll: outer + inner + fmt.Sprintf("%s > $1 AND %s", sku, readable) + bySKU,
+		lookup:   outer + inner + fmt.Sprintf("%s = ANY($1) AND %s", sku, readable) + bySKU,
+		skuList:  func(skus []string) (any, error) { return skus, nil },
 		first: keyset{
 			page:  outer + inner + fromStart + order + ties(2),
 			count: count + fromStart,
@@ -89,6 +102,15 @@ func postgresDialect(view []string, c Columns, types columnTypes, kind TimeKind,
 		readTime: readTime,
 		floor:    func(t time.Time) time.Time { return t.Truncate(time.Microsecond) },
 	}
+}
+
+// postgresFingerprint is the row's fingerprint: the first 8 bytes of the MD5
+// of the texts the row is read as and of its LastModified in microseconds
+// since 1970 (of its wall clock, for a timestamp column), which no session
+// setting changes. NULL counts as empty; char 31 separates the fields.
+func postgresFingerprint(texts []string, lm string) string {
+	fields := append(slices.Clone(texts), "(extract(epoch FROM "+lm+") * 1000000)::bigint::text")
+	return "('x' || left(md5(concat(" + strings.Join(fields, ", chr(31), ") + ")), 16))::bit(64)::bigint"
 }
 
 // postgresNumber reads a number column as text.

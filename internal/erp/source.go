@@ -12,7 +12,8 @@
 //
 // Every value is read as nullable text, numbers as exact decimal text, so that
 // nothing a row holds makes a read fail: the caller decides, row by row, what
-// can become a change.
+// can become a change. Each row comes with the ERP's fingerprint of it, which
+// the reconcile compares chunk by chunk (Digest).
 package erp
 
 import (
@@ -175,6 +176,13 @@ type dialect struct {
 	first, next, nextNull keyset
 	// future reads the rows dated after a time: args (after, limit).
 	future string
+	// The reads by SKU, for the reconcile. digest sums a chunk: args
+	// (after, limit); rangeTo reads the rows after a SKU up to another:
+	// args (after, through); rangeAll those after a SKU: args (after);
+	// lookup those with the given SKUs: args (skuList(skus)).
+	digest, rangeTo, rangeAll, lookup string
+	// skuList binds the SKUs of a lookup as one parameter.
+	skuList func([]string) (any, error)
 	// timeArg types a time for comparison with the LastModified column.
 	timeArg func(time.Time) any
 	// readTime puts a scanned LastModified into the column's convention: an
@@ -465,7 +473,7 @@ func (s *Source) Future(ctx context.Context, after time.Time, limit int) ([]inve
 }
 
 // read runs a statement that selects (sku, quantity, price, cost, category,
-// last_modified), every column but the last as text.
+// last_modified, fingerprint), the first five as text.
 func (s *Source) read(ctx context.Context, d dialect, stmt string, args ...any) ([]inventory.Row, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -480,7 +488,7 @@ func (s *Source) read(ctx context.Context, d dialect, stmt string, args ...any) 
 			r                               inventory.Row
 			sku, qty, price, cost, category sql.NullString
 		)
-		if err := rows.Scan(&sku, &qty, &price, &cost, &category, &r.LastModified); err != nil {
+		if err := rows.Scan(&sku, &qty, &price, &cost, &category, &r.LastModified, &r.Hash); err != nil {
 			return nil, fmt.Errorf("scan: %w", err)
 		}
 		r.SKU, r.Quantity, r.Price, r.Cost, r.Category = text(sku), text(qty), text(price), text(cost), text(category)

@@ -1,8 +1,10 @@
 package erp
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,8 +54,10 @@ func sqlServerDialect(view []string, c Columns, types columnTypes, kind TimeKind
 	if c.Category != "" {
 		category = sqlServerText(quoteSQLServer(c.Category), types.Category)
 	}
-	cols := strings.Join([]string{sqlServerText(sku, types.SKU), number(c.Quantity, types.Quantity),
-		number(c.Price, types.Price), number(c.Cost, types.Cost), category, lm}, ", ")
+	texts := []string{sqlServerText(sku, types.SKU), number(c.Quantity, types.Quantity),
+		number(c.Price, types.Price), number(c.Cost, types.Cost), category}
+	hash := sqlServerFingerprint(texts, lm, kind)
+	cols := strings.Join(slices.Concat(texts, []string{lm, hash}), ", ")
 	order := fmt.Sprintf(" ORDER BY %s, %s", lm, sku)
 	page := func(limit string) string {
 		return "SELECT TOP (" + limit + ") WITH TIES " + cols + " FROM " + from + " WHERE "
@@ -70,6 +74,9 @@ func sqlServerDialect(view []string, c Columns, types columnTypes, kind TimeKind
 		future:   fmt.Sprintf("SELECT TOP (@p2) %s FROM %s WHERE %s > @p1", cols, from, lm) + order,
 		readTime: asWall,
 		floor:    func(t time.Time) time.Time { return t.Truncate(100 * time.Nanosecond) },
+	}
+	if err := sqlServerBySKU(&d, from, sku, lm, cols, hash, types.SKU); err != nil {
+		return dialect{}, fmt.Errorf("erp: sku column %s: %w", c.SKU, err)
 	}
 	// SYSDATETIMEOFFSET() is the server's clock with its current offset:
 	// one reading gives the instant and the local wall clock.
@@ -90,6 +97,83 @@ func sqlServerDialect(view []string, c Columns, types columnTypes, kind TimeKind
 	}
 	d.clock = "SELECT c, " + wall + " FROM (SELECT SYSDATETIMEOFFSET() AS c) x"
 	return d, nil
+}
+
+// sqlServerBySKU builds the reads by SKU, for the reconcile. The bounds are
+// compared as the keyset compares its cursor (sqlServerSKU), so that chunks
+// are cut in the SKU column's own order and collation. Rows with a NULL
+// LastModified are left out, as from every other read.
+func sqlServerBySKU(d *dialect, from, sku, lm, cols, hash string, c column) error {
+	after, err := sqlServerSKU("@p1", c)
+	if err != nil {
+		return err
+	}
+	through, _ := sqlServerSKU("@p2", c)
+	list, err := sqlServerSKUList(c)
+	if err != nil {
+		return err
+	}
+	rows := "SELECT " + cols + " FROM " + from + " WHERE "
+	readable := lm + " IS NOT NULL"
+	bySKU := fmt.Sprintf(" ORDER BY %s, %s", sku, lm)
+	d.digest = fmt.Sprintf("SELECT COUNT_BIG(*), CONVERT(varchar(40), COALESCE(SUM(CAST(x.h AS decimal(38,0))), 0)), COALESCE(%s, N'') "+
+		"FROM (SELECT TOP (@p2) WITH TIES %s AS s, %s AS h FROM %s WHERE %s > %s AND %s ORDER BY %s) x",
+		sqlServerText("MAX(x.s)", c), sku, hash, from, sku, after, readable, sku)
+	d.rangeTo = rows + fmt.Sprintf("%s > %s AND %s <= %s AND %s", sku, after, sku, through, readable) + bySKU
+	d.rangeAll = rows + fmt.Sprintf("%s > %s AND %s", sku, after, readable) + bySKU
+	d.lookup = rows + fmt.Sprintf("%s IN (%s) AND %s", sku, list, readable) + bySKU
+	d.skuList = func(skus []string) (any, error) {
+		b, err := json.Marshal(skus)
+		return string(b), err
+	}
+	return nil
+}
+
+// sqlServerSKUList selects the SKUs of a lookup from @p1, a JSON array of
+// strings: OPENJSON (SQL Server 2016, compatibility level 130) unescapes
+// each whole, so quotes, brackets and any Unicode character arrive as they
+// were, in one parameter. Each is compared in the SKU column's collation and,
+// for a char or varchar column, converted to its type as sqlServerSKU does; a
+// SKU that the conversion would change (a character outside the column's code
+// page becomes '?', a longer one is cut) is left out rather than matching
+// another row.
+func sqlServerSKUList(c column) (string, error) {
+	const value = "j.[value]"
+	switch c.dataType {
+	case "char", "varchar":
+		conv, err := sqlServerSKU(value, c)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("SELECT %s FROM OPENJSON(@p1) j WHERE CONVERT(nvarchar(max), %s) = %s COLLATE %s",
+			conv, conv, value, c.collation), nil
+	case "nchar", "nvarchar":
+		if c.collation == "" {
+			break
+		}
+		if !collationName.MatchString(c.collation) {
+			return "", fmt.Errorf("collation %q is not a plain name", c.collation)
+		}
+		return "SELECT " + value + " COLLATE " + c.collation + " FROM OPENJSON(@p1) j", nil
+	}
+	return "SELECT " + value + " FROM OPENJSON(@p1) j", nil
+}
+
+// sqlServerFingerprint is the row's fingerprint: the first 8 bytes of the
+// MD5 of the texts the row is read as and of its LastModified in a style no
+// session setting (language, DATEFORMAT) changes: ODBC canonical, 121, to
+// the column's precision, or ISO 8601 with its offset, 127, for
+// datetimeoffset. CONCAT counts NULL as empty; its first argument is
+// nvarchar(max), so that the text is never cut at 4,000 characters.
+func sqlServerFingerprint(texts []string, lm string, kind TimeKind) string {
+	style := "121"
+	if kind == Instant {
+		style = "127"
+	}
+	fields := slices.Clone(texts)
+	fields[0] = "CONVERT(nvarchar(max), " + fields[0] + ")"
+	fields = append(fields, "CONVERT(varchar(40), "+lm+", "+style+")")
+	return "CAST(SUBSTRING(HASHBYTES('MD5', CONCAT(" + strings.Join(fields, ", NCHAR(31), ") + ")), 1, 8) AS bigint)"
 }
 
 // sqlServerSKU is what the SKU column is compared with: the parameter

@@ -36,9 +36,16 @@ func mustSQLServer(t *testing.T, view []string, c Columns, types columnTypes, ki
 // TestSQLServerStatements pins the exact T-SQL sent to the ERP.
 func TestSQLServerStatements(t *testing.T) {
 	d := mustSQLServer(t, []string{"dbo", "vInventory"}, erpColumns, erpTypes, Ticks, ClockLocal)
-	cols := "[ItemNo], CONVERT(varchar(64), [OnHand]), CONVERT(varchar(64), [Price], 2), " +
-		"COALESCE(CONVERT(varchar(64), TRY_CONVERT(decimal(38,12), [Cost])), CONVERT(nvarchar(100), [Cost])), [ItemGroup], [LastModified]"
+	texts := "[ItemNo], CONVERT(varchar(64), [OnHand]), CONVERT(varchar(64), [Price], 2), " +
+		"COALESCE(CONVERT(varchar(64), TRY_CONVERT(decimal(38,12), [Cost])), CONVERT(nvarchar(100), [Cost])), [ItemGroup]"
+	hash := "CAST(SUBSTRING(HASHBYTES('MD5', CONCAT(CONVERT(nvarchar(max), [ItemNo]), NCHAR(31), CONVERT(varchar(64), [OnHand]), NCHAR(31), " +
+		"CONVERT(varchar(64), [Price], 2), NCHAR(31), " +
+		"COALESCE(CONVERT(varchar(64), TRY_CONVERT(decimal(38,12), [Cost])), CONVERT(nvarchar(100), [Cost])), NCHAR(31), " +
+		"[ItemGroup], NCHAR(31), CONVERT(varchar(40), [LastModified], 121))), 1, 8) AS bigint)"
+	cols := texts + ", [LastModified], " + hash
 	from := " FROM [dbo].[vInventory] WHERE "
+	sku := func(p string) string { return "CONVERT(varchar(40), " + p + " COLLATE SQL_Latin1_General_CP1_CI_AS)" }
+	bySKU := " AND [LastModified] IS NOT NULL ORDER BY [ItemNo], [LastModified]"
 	order := " ORDER BY [LastModified], [ItemNo]"
 	afterSKU := "([LastModified] > @p1 OR ([LastModified] = @p1 AND " +
 		"[ItemNo] > CONVERT(varchar(40), @p2 COLLATE SQL_Latin1_General_CP1_CI_AS))) AND [LastModified] <= @p3"
@@ -52,6 +59,13 @@ func TestSQLServerStatements(t *testing.T) {
 		{"next after NULL count", d.nextNull.count, "SELECT COUNT_BIG(*) FROM [dbo].[vInventory] WHERE " + afterNull},
 		{"future", d.future, "SELECT TOP (@p2) " + cols + from + "[LastModified] > @p1" + order},
 		{"clock", d.clock, "SELECT c, CONVERT(datetime2(7), c) FROM (SELECT SYSDATETIMEOFFSET() AS c) x"},
+		{"digest", d.digest, "SELECT COUNT_BIG(*), CONVERT(varchar(40), COALESCE(SUM(CAST(x.h AS decimal(38,0))), 0)), COALESCE(MAX(x.s), N'') " +
+			"FROM (SELECT TOP (@p2) WITH TIES [ItemNo] AS s, " + hash + " AS h FROM [dbo].[vInventory] " +
+			"WHERE [ItemNo] > " + sku("@p1") + " AND [LastModified] IS NOT NULL ORDER BY [ItemNo]) x"},
+		{"range", d.rangeTo, "SELECT " + cols + from + "[ItemNo] > " + sku("@p1") + " AND [ItemNo] <= " + sku("@p2") + bySKU},
+		{"range to the end", d.rangeAll, "SELECT " + cols + from + "[ItemNo] > " + sku("@p1") + bySKU},
+		{"lookup", d.lookup, "SELECT " + cols + from + "[ItemNo] IN (SELECT " + sku("j.[value]") + " FROM OPENJSON(@p1) j " +
+			"WHERE CONVERT(nvarchar(max), " + sku("j.[value]") + ") = j.[value] COLLATE SQL_Latin1_General_CP1_CI_AS)" + bySKU},
 	} {
 		require.Equal(t, tt.want, tt.got, tt.name)
 	}
@@ -59,8 +73,19 @@ func TestSQLServerStatements(t *testing.T) {
 	noOptional := mustSQLServer(t, []string{"vInventory"}, Columns{SKU: "a", Quantity: "b", Price: "c", LastModified: "d"},
 		columnTypes{SKU: column{dataType: "nvarchar", maxLength: 20}, Quantity: column{dataType: "int"},
 			Price: column{dataType: "decimal"}, LastModified: column{dataType: "datetime2"}}, Wall, ClockLocal)
-	require.Contains(t, noOptional.first.page, "CAST(NULL AS varchar(1)), CAST(NULL AS nvarchar(1)), [d] FROM [vInventory]")
+	require.Contains(t, noOptional.first.page, "CAST(NULL AS varchar(1)), CAST(NULL AS nvarchar(1)), [d], CAST(SUBSTRING(")
+	require.Contains(t, noOptional.first.page, "NCHAR(31), CAST(NULL AS varchar(1)), NCHAR(31), CAST(NULL AS nvarchar(1)), NCHAR(31), "+
+		"CONVERT(varchar(40), [d], 121))), 1, 8) AS bigint) FROM [vInventory]")
 	require.Contains(t, noOptional.next.page, "[a] > @p2)")
+	require.Contains(t, noOptional.lookup, "[a] IN (SELECT j.[value] FROM OPENJSON(@p1) j)")
+	require.Contains(t, noOptional.digest, "COALESCE(MAX(x.s), N'')")
+
+	offset := mustSQLServer(t, []string{"v"}, erpColumns, erpTypes, Instant, ClockLocal)
+	require.Contains(t, offset.first.page, "CONVERT(varchar(40), [LastModified], 127))), 1, 8) AS bigint) FROM [v]")
+	numericSKU := erpTypes
+	numericSKU.SKU = column{dataType: "int"}
+	require.Contains(t, mustSQLServer(t, []string{"v"}, erpColumns, numericSKU, Wall, ClockLocal).digest,
+		"COALESCE(CONVERT(nvarchar(max), MAX(x.s)), N'')", "the last SKU as text")
 
 	require.Equal(t, "[we]]ird]", quoteSQLServer("we]ird"))
 }
@@ -71,22 +96,38 @@ func TestSQLServerStatements(t *testing.T) {
 // string's UTF-8 bytes with no collation, so it is never used.
 func TestSQLServerSKUParameter(t *testing.T) {
 	for _, tt := range []struct {
-		sku  column
-		want string
+		sku column
+		// param is what a SKU parameter becomes, %s the parameter.
+		param, lookup string
 	}{
-		{column{"nvarchar", 100, "SQL_Latin1_General_CP1_CI_AS"}, "[ItemNo] > @p2)"},
-		{column{"nchar", 12, "Latin1_General_CI_AS"}, "[ItemNo] > @p2)"},
-		{column{"varchar", 40, "SQL_Latin1_General_CP1_CI_AS"}, "[ItemNo] > CONVERT(varchar(40), @p2 COLLATE SQL_Latin1_General_CP1_CI_AS))"},
-		{column{"varchar", -1, "Latin1_General_100_CI_AS_SC_UTF8"}, "[ItemNo] > CONVERT(varchar(max), @p2 COLLATE Latin1_General_100_CI_AS_SC_UTF8))"},
-		{column{"char", 12, "Japanese_CI_AS"}, "[ItemNo] > CONVERT(char(12), @p2 COLLATE Japanese_CI_AS))"},
-		{column{"int", 0, ""}, "[ItemNo] > @p2)"},
+		{column{"nvarchar", 100, "SQL_Latin1_General_CP1_CI_AS"}, "%s",
+			"SELECT j.[value] COLLATE SQL_Latin1_General_CP1_CI_AS FROM OPENJSON(@p1) j)"},
+		{column{"nchar", 12, "Latin1_General_CI_AS"}, "%s",
+			"SELECT j.[value] COLLATE Latin1_General_CI_AS FROM OPENJSON(@p1) j)"},
+		{column{"varchar", 40, "SQL_Latin1_General_CP1_CI_AS"}, "CONVERT(varchar(40), %s COLLATE SQL_Latin1_General_CP1_CI_AS)",
+			"SELECT CONVERT(varchar(40), j.[value] COLLATE SQL_Latin1_General_CP1_CI_AS) FROM OPENJSON(@p1) j WHERE " +
+				"CONVERT(nvarchar(max), CONVERT(varchar(40), j.[value] COLLATE SQL_Latin1_General_CP1_CI_AS)) = j.[value] COLLATE SQL_Latin1_General_CP1_CI_AS)"},
+		{column{"varchar", -1, "Latin1_General_100_CI_AS_SC_UTF8"}, "CONVERT(varchar(max), %s COLLATE Latin1_General_100_CI_AS_SC_UTF8)",
+			"SELECT CONVERT(varchar(max), j.[value] COLLATE Latin1_General_100_CI_AS_SC_UTF8) FROM OPENJSON(@p1) j WHERE"},
+		{column{"char", 12, "Japanese_CI_AS"}, "CONVERT(char(12), %s COLLATE Japanese_CI_AS)",
+			"SELECT CONVERT(char(12), j.[value] COLLATE Japanese_CI_AS) FROM OPENJSON(@p1) j WHERE"},
+		{column{"int", 0, ""}, "%s", "SELECT j.[value] FROM OPENJSON(@p1) j)"},
 	} {
 		t.Run(tt.sku.dataType, func(t *testing.T) {
 			types := erpTypes
 			types.SKU = tt.sku
 			d := mustSQLServer(t, []string{"v"}, erpColumns, types, Wall, ClockLocal)
-			require.Contains(t, d.next.page, tt.want)
-			require.Contains(t, d.next.count, tt.want)
+			want := "[ItemNo] > " + fmt.Sprintf(tt.param, "@p2") + ")"
+			require.Contains(t, d.next.page, want)
+			require.Contains(t, d.next.count, want)
+			after := "[ItemNo] > " + fmt.Sprintf(tt.param, "@p1") + " AND "
+			require.Contains(t, d.digest, after, "compared as the keyset compares")
+			require.Contains(t, d.rangeAll, after)
+			require.Contains(t, d.rangeTo, after+"[ItemNo] <= "+fmt.Sprintf(tt.param, "@p2")+" AND ")
+			require.Contains(t, d.lookup, "[ItemNo] IN ("+tt.lookup)
+			list, err := d.skuList([]string{`quote-'`, `]bracket["`, "日本-2", `\\`})
+			require.NoError(t, err)
+			require.Equal(t, `["quote-'","]bracket[\"","日本-2","\\\\"]`, list, "one JSON array, bound as nvarchar")
 			k, args := d.after(inventory.Cursor{LastModified: time.Unix(0, 0), SKU: "Ärmel-1"}, time.Unix(1, 0))
 			require.Equal(t, d.next, k)
 			require.Len(t, args, 3)
@@ -97,6 +138,9 @@ func TestSQLServerSKUParameter(t *testing.T) {
 	types := erpTypes
 	types.SKU = column{"varchar", 40, "Latin1_General_CI_AS; DROP TABLE x"}
 	_, err := sqlServerDialect([]string{"v"}, erpColumns, types, Wall, ClockLocal)
+	require.ErrorContains(t, err, "is not a plain name")
+	types.SKU = column{"nvarchar", 40, "Latin1_General_CI_AS; DROP TABLE x"}
+	_, err = sqlServerDialect([]string{"v"}, erpColumns, types, Wall, ClockLocal)
 	require.ErrorContains(t, err, "is not a plain name")
 }
 
@@ -155,7 +199,11 @@ func TestSQLServerParameterTypes(t *testing.T) {
 
 func TestPostgresStatements(t *testing.T) {
 	d := postgresDialect([]string{"erp", "stock"}, erpColumns, columnTypes{Price: column{dataType: "money"}}, Wall, ClockUTC)
-	outer := `SELECT x.s::text, x.q::text, x.p::numeric::text, x.c::text, x.g::text, x.m FROM (`
+	hash := `('x' || left(md5(concat(x.s::text, chr(31), x.q::text, chr(31), x.p::numeric::text, chr(31), x.c::text, chr(31), x.g::text, chr(31), ` +
+		`(extract(epoch FROM x.m) * 1000000)::bigint::text)), 16))::bit(64)::bigint`
+	outer := `SELECT x.s::text, x.q::text, x.p::numeric::text, x.c::text, x.g::text, x.m, ` + hash + ` FROM (`
+	readable := `e."LastModified" > '-infinity' AND e."LastModified" < 'infinity'`
+	bySKU := `) x ORDER BY x.s, x.m`
 	inner := `SELECT e."ItemNo" AS s, e."OnHand" AS q, e."Price" AS p, e."Cost" AS c, e."ItemGroup" AS g, e."LastModified" AS m FROM "erp"."stock" AS e WHERE `
 	order := `) x ORDER BY x.m, x.s`
 	afterSKU := `(e."LastModified", e."ItemNo") > ($1, $2) AND e."LastModified" <= $3`
@@ -169,6 +217,11 @@ func TestPostgresStatements(t *testing.T) {
 		{"next after NULL page", d.nextNull.page, outer + inner + `e."LastModified" > $1 AND e."LastModified" <= $2` + order + ` FETCH FIRST $3 ROWS WITH TIES`},
 		{"next after NULL count", d.nextNull.count, `SELECT count(*) FROM "erp"."stock" AS e WHERE e."LastModified" > $1 AND e."LastModified" <= $2`},
 		{"future", d.future, outer + inner + `e."LastModified" > $1 AND e."LastModified" < 'infinity'` + order + ` LIMIT $2`},
+		{"digest", d.digest, `SELECT count(*), coalesce(sum((` + hash + `)::numeric), 0)::text, coalesce(max(x.s)::text, '') FROM (` +
+			inner + `e."ItemNo" > $1 AND ` + readable + ` ORDER BY e."ItemNo" FETCH FIRST $2 ROWS WITH TIES) x`},
+		{"range", d.rangeTo, outer + inner + `e."ItemNo" > $1 AND e."ItemNo" <= $2 AND ` + readable + bySKU},
+		{"range to the end", d.rangeAll, outer + inner + `e."ItemNo" > $1 AND ` + readable + bySKU},
+		{"lookup", d.lookup, outer + inner + `e."ItemNo" = ANY($1) AND ` + readable + bySKU},
 		{"clock utc", d.clock, "SELECT c, c AT TIME ZONE 'UTC' FROM (SELECT clock_timestamp() AS c) x"},
 		{"clock local", postgresDialect([]string{"v"}, erpColumns, columnTypes{}, Wall, ClockLocal).clock,
 			"SELECT c, c::timestamp FROM (SELECT clock_timestamp() AS c) x"},
@@ -214,7 +267,7 @@ func TestOnlySelects(t *testing.T) {
 				postgresDialect([]string{"v"}, erpColumns, erpTypes, kind, clock),
 			} {
 				stmts = append(stmts, d.clock, d.future, d.first.page, d.first.count, d.next.page, d.next.count,
-					d.nextNull.page, d.nextNull.count)
+					d.nextNull.page, d.nextNull.count, d.digest, d.rangeTo, d.rangeAll, d.lookup)
 			}
 		}
 	}

@@ -21,6 +21,11 @@ type Row struct {
 	Cost         *string
 	Category     *string
 	LastModified time.Time
+	// Hash is the ERP's fingerprint of the row as it was read: it changes
+	// when any of the values above does. The storefront keeps it, so that a
+	// reconcile can compare the two sides chunk by chunk without reading
+	// every row.
+	Hash int64
 }
 
 // Cursor is the position of the row in the view's (LastModified, SKU) order.
