@@ -17,7 +17,6 @@ import (
 	"github.com/invsync/invsync/internal/deadletter"
 	"github.com/invsync/invsync/internal/inventory"
 	"github.com/invsync/invsync/internal/storefront"
-	"github.com/invsync/invsync/internal/testenv"
 )
 
 // dlqFixture is an Applier over a storefront of its own, both as the
@@ -31,12 +30,7 @@ type dlqFixture struct {
 
 func newDLQFixture(t *testing.T) *dlqFixture {
 	t.Helper()
-	ctx := context.Background()
-	dsn := testenv.Database(t, "invsync_store")
-	require.NoError(t, storefront.Migrate(ctx, dsn))
-	store, err := storefront.Open(ctx, dsn)
-	require.NoError(t, err)
-	t.Cleanup(store.Close)
+	dsn, store := openStorefront(t)
 	f := &dlqFixture{dsn: dsn, store: store, a: &Applier{Store: store, DeadLetters: store}}
 	var s testsuite.WorkflowTestSuite
 	f.env = s.NewTestActivityEnvironment()

@@ -43,6 +43,25 @@ type Fetcher struct {
 	// Limits bound every value read; zero: inventory.DefaultLimits.
 	Limits  inventory.Limits
 	Metrics *telemetry.Metrics // nil: not recorded
+	// Synced says how far the storefront has got, for a poller that starts
+	// with no cursor; nil: from the start of the view.
+	Synced SyncedVersion
+}
+
+// SyncedVersion is how far the storefront has got.
+type SyncedVersion interface {
+	NewestVersion(ctx context.Context) (time.Time, error)
+}
+
+// NewestVersion returns the latest ERP LastModified the storefront holds,
+// zero when it holds none. A poller with no history of its own (terminated,
+// or started in a new namespace) resumes a look-back before it instead of
+// reading the whole view again.
+func (f *Fetcher) NewestVersion(ctx context.Context) (time.Time, error) {
+	if f == nil || f.Synced == nil {
+		return time.Time{}, nil
+	}
+	return f.Synced.NewestVersion(ctx)
 }
 
 // FetchInput says where to read from and how much.

@@ -29,25 +29,11 @@ type pollerFixture struct {
 }
 
 func newPollerFixture(t *testing.T, n int) *pollerFixture {
-	ctx := context.Background()
-	dsn := testenv.Database(t, "invsync_erp")
-	db, err := pgxpool.New(ctx, dsn)
-	require.NoError(t, err)
-	_, err = demoerp.Setup(ctx, db, n)
-	db.Close()
-	require.NoError(t, err)
-	src, err := erp.Open(ctx, erp.Config{Driver: erp.DriverPostgres, DSN: dsn, View: demoerp.View,
-		Columns: erp.Columns{SKU: "sku", Quantity: "quantity", Price: "price", LastModified: "last_modified"}})
-	require.NoError(t, err)
-	t.Cleanup(func() { src.Close() })
+	dsn, src := openDemoERP(t, n, erp.Columns{SKU: "sku", Quantity: "quantity", Price: "price", LastModified: "last_modified"})
 	topo := testenv.Topology(t)
 	pub := queue.NewPublisher(testenv.AMQPURL(), topo)
 	t.Cleanup(func() { pub.Close() })
-	storeDSN := testenv.Database(t, "invsync_store")
-	require.NoError(t, storefront.Migrate(ctx, storeDSN))
-	store, err := storefront.Open(ctx, storeDSN)
-	require.NoError(t, err)
-	t.Cleanup(store.Close)
+	storeDSN, store := openStorefront(t)
 	f := &pollerFixture{poller: &Fetcher{Source: src, Publisher: pub, Queue: queue.Depths{Publisher: pub}, DeadLetters: store}, pub: pub, topo: topo,
 		erpDSN: dsn, storeDSN: storeDSN}
 	var s testsuite.WorkflowTestSuite
@@ -228,4 +214,31 @@ func TestFetchAndPublishDeadLettersWhatCannotBeAChange(t *testing.T) {
 		}
 	}
 	require.ElementsMatch(t, []string{"GOOD-1", "GOOD-2", "GOOD-1", "GOOD-2"}, skus)
+}
+
+// openDemoERP is a demo ERP of n rows in a database of its own, read through
+// the view with cols mapped.
+func openDemoERP(t *testing.T, n int, cols erp.Columns) (string, *erp.Source) {
+	ctx := context.Background()
+	dsn := testenv.Database(t, "invsync_erp")
+	db, err := pgxpool.New(ctx, dsn)
+	require.NoError(t, err)
+	_, err = demoerp.Setup(ctx, db, n)
+	db.Close()
+	require.NoError(t, err)
+	src, err := erp.Open(ctx, erp.Config{Driver: erp.DriverPostgres, DSN: dsn, View: demoerp.View, Columns: cols})
+	require.NoError(t, err)
+	t.Cleanup(func() { src.Close() })
+	return dsn, src
+}
+
+// openStorefront is a migrated storefront in a database of its own.
+func openStorefront(t *testing.T) (string, *storefront.Store) {
+	ctx := context.Background()
+	dsn := testenv.Database(t, "invsync_store")
+	require.NoError(t, storefront.Migrate(ctx, dsn))
+	store, err := storefront.Open(ctx, dsn)
+	require.NoError(t, err)
+	t.Cleanup(store.Close)
+	return dsn, store
 }

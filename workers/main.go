@@ -191,6 +191,12 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	})
 	workflows.RegisterERP(erpWorker, &activities.Fetcher{
 		Source: source, Publisher: publisher, Queue: depths, DeadLetters: store, Limits: cfg.Limits, Metrics: tel.Metrics,
+		Synced: store,
+	}, &activities.Reconciler{
+		ERP: source, Store: store, Metrics: tel.Metrics,
+		// Rows a reconcile repairs are priced and written like any, but
+		// their age is not a sync delay: no freshness is recorded.
+		Apply: &activities.Applier{Store: store, DeadLetters: store, Rules: rules, Limits: cfg.Limits},
 	})
 
 	// As many apply activities at once as the storefront pool has

@@ -209,3 +209,60 @@ type PurgeInput struct {
 	activities.SelectDeadLetters
 	Confirm bool `json:"confirm"`
 }
+
+// ReconcileWorkflowID is the fixed ID of the reconcile of a source, and of
+// the Temporal Schedule that starts it: at most one runs at a time.
+func ReconcileWorkflowID(source string) string { return "invsync-reconcile-" + source }
+
+// Defaults for ReconcileInput fields left zero, and the starter's schedule.
+const (
+	DefaultReconcileChunkRows = 5000
+	// DefaultReconcileChunksPerStep and DefaultReconcileStepTime bound one
+	// reconcile activity, so the poller's reads take turns with it on the
+	// ERP task queue.
+	DefaultReconcileChunksPerStep = 20
+	DefaultReconcileStepTime      = 5 * time.Second
+	DefaultReconcileStepsPerRun   = 500
+	DefaultReconcileEvery         = 24 * time.Hour
+)
+
+// ReconcileInput configures a reconcile and carries its progress across
+// continue-as-new.
+type ReconcileInput struct {
+	ChunkRows int `json:"chunk_rows,omitempty"`
+	// Policy is what becomes of a row the ERP no longer has:
+	// activities.PolicyDiscontinue (default) or activities.PolicyDelete.
+	Policy       string `json:"policy,omitempty"`
+	ERPTaskQueue string `json:"erp_task_queue,omitempty"`
+	// StepsPerRun bounds one run's history; the reconcile then continues
+	// as new.
+	StepsPerRun int `json:"steps_per_run,omitempty"`
+	// After and Counts are the progress so far.
+	After  string                     `json:"after,omitempty"`
+	Counts activities.ReconcileCounts `json:"counts"`
+}
+
+func (in ReconcileInput) withDefaults() ReconcileInput {
+	if in.ChunkRows <= 0 {
+		in.ChunkRows = DefaultReconcileChunkRows
+	}
+	if in.Policy == "" {
+		in.Policy = activities.PolicyDiscontinue
+	}
+	if in.ERPTaskQueue == "" {
+		in.ERPTaskQueue = DefaultERPTaskQueue
+	}
+	if in.StepsPerRun <= 0 {
+		in.StepsPerRun = DefaultReconcileStepsPerRun
+	}
+	return in
+}
+
+// ReconcileStatus answers the status query of a reconcile, and is its
+// result.
+type ReconcileStatus struct {
+	// After is the last SKU of the chunks done.
+	After  string                     `json:"after"`
+	Done   bool                       `json:"done"`
+	Counts activities.ReconcileCounts `json:"counts"`
+}

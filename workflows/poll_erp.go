@@ -13,12 +13,15 @@ import (
 	"github.com/invsync/invsync/internal/inventory"
 )
 
-// RegisterERP registers what runs on the ERP task queue: the PollERP
-// workflow and the poll activities of p. Their names are those of the
-// function and of p's methods, which histories and the temporal CLI use.
-func RegisterERP(r worker.Registry, p *activities.Fetcher) {
+// RegisterERP registers what runs on the ERP task queue: the PollERP and
+// Reconcile workflows, the poll activities of p and the reconcile activity
+// of rc. Their names are those of the functions and of the methods, which
+// histories and the temporal CLI use.
+func RegisterERP(r worker.Registry, p *activities.Fetcher, rc *activities.Reconciler) {
 	r.RegisterWorkflow(PollERP)
+	r.RegisterWorkflow(Reconcile)
 	r.RegisterActivity(p)
+	r.RegisterActivity(rc)
 }
 
 // PollERP polls the ERP for changed rows, forever: read and publish what
@@ -143,6 +146,9 @@ func validateCursor(c inventory.Cursor, now time.Time) error {
 }
 
 func (p *pollERP) run(ctx workflow.Context) error {
+	if p.in.Cursor.IsZero() && p.in.Totals.Polls == 0 {
+		p.resume(ctx)
+	}
 	for {
 		if p.in.Paused {
 			// A pause ends a failing spell: after the resume, the poller
@@ -227,6 +233,41 @@ func (p *pollERP) poll(ctx workflow.Context) (activities.FetchResult, error) {
 	}
 	p.rewind(ctx, res)
 	return res, nil
+}
+
+// resume starts a new poller a look-back before the newest ERP version the
+// storefront holds, not at the start of the view: a poller that was
+// terminated, or started in a new namespace, need not read 500,000 rows
+// again to find the few that changed. The look-back covers rows committed
+// late, as it does in a running poller. If the storefront cannot say, the
+// poller starts from the start: slower, never wrong. Histories from before
+// this replay without it.
+func (p *pollERP) resume(ctx workflow.Context) {
+	if workflow.GetVersion(ctx, "resume-from-storefront", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           p.in.ERPTaskQueue,
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         pollRetry,
+	})
+	var a *activities.Fetcher
+	var newest time.Time
+	if err := workflow.ExecuteActivity(actx, a.NewestVersion).Get(ctx, &newest); err != nil {
+		workflow.GetLogger(ctx).Warn("cannot ask the storefront where it stands; reading the view from the start", "error", err)
+		return
+	}
+	if newest.IsZero() {
+		return
+	}
+	back := p.in.Lookback
+	if back <= 0 {
+		back = DefaultLookback
+	}
+	p.in.Cursor = inventory.Cursor{LastModified: newest.Add(-back)}
+	p.status.CaughtUpTo = p.in.Cursor.LastModified
+	workflow.GetLogger(ctx).Info("resuming from the storefront's newest version", "newest", newest.Format(time.RFC3339Nano),
+		"cursor", p.in.Cursor.String())
 }
 
 // rewind moves the cursor back when the ERP's clock went back since the last

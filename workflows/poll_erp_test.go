@@ -155,7 +155,8 @@ func TestPollERPPauseResumeAndPollNow(t *testing.T) {
 func TestPollERPPausedStateSurvivesContinueAsNew(t *testing.T) {
 	e := newPollEnv(t, activities.FetchResult{Cursor: cursorAt(1, "A")})
 	e.RegisterDelayedCallback(func() { e.SignalWorkflow(SignalPause, nil) }, 0)
-	e.ExecuteWorkflow(PollERP, PollInput{PollsPerRun: 1})
+	// A cursor: the first poll starts at once, before the signal is taken.
+	e.ExecuteWorkflow(PollERP, PollInput{PollsPerRun: 1, Cursor: cursorAt(0, "0")})
 	require.True(t, continuedAs(t, e.GetWorkflowError()).Paused)
 }
 

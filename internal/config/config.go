@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/invsync/invsync/activities"
 	"github.com/invsync/invsync/internal/consumer"
 	"github.com/invsync/invsync/internal/erp"
 	"github.com/invsync/invsync/internal/inventory"
@@ -59,6 +60,11 @@ type Config struct {
 	QueueHighWater int
 	Lookback       time.Duration
 	LookbackEvery  time.Duration
+
+	// ReconcileEvery is the interval of the reconcile's schedule; 0: none.
+	ReconcileEvery time.Duration
+	// ReconcilePolicy is what becomes of rows the ERP no longer has.
+	ReconcilePolicy string
 
 	// FractionalQuantity is "reject" or "floor".
 	FractionalQuantity string
@@ -152,6 +158,8 @@ func flagSet(name string, c *Config) *flag.FlagSet {
 	fs.DurationVar(&c.SettleDelay, "settle-delay", workflows.DefaultSettleDelay, "poller, set by the starter: rows newer than the ERP clock minus this wait for a later poll")
 	fs.DurationVar(&c.Lookback, "lookback", workflows.DefaultLookback, "poller, set by the starter: how far behind its cursor it re-reads for late commits (0: never)")
 	fs.DurationVar(&c.LookbackEvery, "lookback-every", workflows.DefaultLookbackEvery, "poller, set by the starter: how often it re-reads the look-back window")
+	fs.DurationVar(&c.ReconcileEvery, "reconcile-every", workflows.DefaultReconcileEvery, "starter: interval of the Temporal Schedule that reconciles the storefront with the ERP (0: no schedule; an existing one is deleted)")
+	fs.StringVar(&c.ReconcilePolicy, "reconcile-policy", activities.PolicyDiscontinue, "starter: what a reconcile does with storefront rows the ERP no longer has: discontinue (quantity 0, deleted_at set) or delete")
 	fs.IntVar(&c.QueueHighWater, "queue-high-water", 500, "poller, set by the starter: change sets (messages of up to 64 KiB) waiting in the queue, ready or held unacknowledged by consumers, at which it holds back (0: never)")
 
 	fs.IntVar(&c.Limits.IntegerDigits, "max-integer-digits", inventory.DefaultIntegerDigits, "most digits before the point in a quantity, price or cost; longer numbers are dead-lettered")
@@ -235,6 +243,12 @@ func (c Config) Validate() error {
 	}
 	if c.PollInterval <= 0 || c.BatchWait <= 0 || c.SettleDelay < 0 {
 		errs = append(errs, errors.New("poll-interval and batch-wait must be positive, settle-delay not negative"))
+	}
+	if c.ReconcileEvery != 0 && c.ReconcileEvery < time.Minute {
+		errs = append(errs, fmt.Errorf("reconcile-every %s: want 0 (none) or at least 1m", c.ReconcileEvery))
+	}
+	if c.ReconcilePolicy != activities.PolicyDiscontinue && c.ReconcilePolicy != activities.PolicyDelete {
+		errs = append(errs, fmt.Errorf("reconcile-policy %q: want %s or %s", c.ReconcilePolicy, activities.PolicyDiscontinue, activities.PolicyDelete))
 	}
 	if c.Lookback < 0 || (c.Lookback > 0 && c.LookbackEvery <= 0) {
 		errs = append(errs, errors.New("lookback must not be negative, and lookback-every must be positive when it is set"))

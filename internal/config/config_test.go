@@ -70,6 +70,8 @@ func TestEnvironmentNames(t *testing.T) {
 		{"INVSYNC_SETTLE_DELAY", "settle-delay", "3s"},
 		{"INVSYNC_LOOKBACK", "lookback", "4s"},
 		{"INVSYNC_LOOKBACK_EVERY", "lookback-every", "5s"},
+		{"INVSYNC_RECONCILE_EVERY", "reconcile-every", "1h0m0s"},
+		{"INVSYNC_RECONCILE_POLICY", "reconcile-policy", "delete"},
 		{"INVSYNC_QUEUE_HIGH_WATER", "queue-high-water", "12"},
 		{"INVSYNC_MAX_INTEGER_DIGITS", "max-integer-digits", "14"},
 		{"INVSYNC_MAX_FRACTION_DIGITS", "max-fraction-digits", "2"},

@@ -210,7 +210,7 @@ func ParseRow(r Row, clock Clock, lim Limits) (Change, *Rejection) {
 			r.LastModified.UTC().Format(time.RFC3339Nano), lim.FutureAllowance)
 	}
 	c := Change{SKU: *r.SKU, Price: r.Price, Cost: r.Cost, Category: r.Category,
-		LastModified: r.LastModified, ObservedAt: clock.Instant}
+		LastModified: r.LastModified, ObservedAt: clock.Instant, ERPHash: r.Hash}
 	if r.Quantity != nil {
 		q, rej := lim.quantity(*r.Quantity)
 		if rej != nil {

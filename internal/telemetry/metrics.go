@@ -17,6 +17,7 @@ import (
 // Names are Prometheus names as /metrics shows them; README.md explains each.
 type Metrics struct {
 	fetched, published, applied, stale, rejected, retries metric.Int64Counter
+	reconciled                                            metric.Int64Counter
 	inFlight                                              metric.Int64UpDownCounter
 	erpQuery, upsert, freshness                           metric.Float64Histogram
 }
@@ -37,6 +38,7 @@ const (
 	MetricPollerState     = "invsync_poller_state"
 	MetricQueueMessages   = "invsync_queue_messages"
 	MetricERPBacklog      = "invsync_erp_backlog_rows"
+	MetricReconciled      = "invsync_reconcile_rows"
 )
 
 // PrometheusNames are the names of the pipeline's metrics as /metrics shows
@@ -48,13 +50,14 @@ func PrometheusNames() []string {
 		MetricRowsStale + "_total", MetricRowsRejected + "_total", MetricActivityRetries + "_total",
 		MetricConsumerFlight, MetricERPQuery + "_seconds", MetricUpsert + "_seconds", MetricFreshness + "_seconds",
 		MetricCursorLag + "_seconds", MetricPollerState, MetricQueueMessages, MetricERPBacklog,
+		MetricReconciled + "_total",
 	}
 }
 
 // NewMetrics creates the instruments on meter.
 func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	var m Metrics
-	var errs [10]error
+	var errs [11]error
 	m.fetched, errs[0] = meter.Int64Counter(MetricRowsFetched, metric.WithDescription("Rows read from the ERP view."))
 	m.published, errs[1] = meter.Int64Counter(MetricRowsPublished, metric.WithDescription("Rows published to the changes queue and confirmed by the broker."))
 	m.applied, errs[2] = meter.Int64Counter(MetricRowsApplied, metric.WithDescription("Rows written to the storefront."))
@@ -71,6 +74,8 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	m.freshness, errs[9] = meter.Float64Histogram(MetricFreshness, metric.WithUnit("s"),
 		metric.WithDescription("Storefront write time minus the row's ERP LastModified, per row written."),
 		metric.WithExplicitBucketBoundaries(1, 2, 5, 10, 15, 30, 45, 60, 90, 120, 180, 300, 600, 1800, 3600))
+	m.reconciled, errs[10] = meter.Int64Counter(MetricReconciled, metric.WithDescription(
+		"Rows a reconcile read from the ERP (outcome read), wrote again as the ERP has them (fixed; restored for discontinued rows), or found gone from the ERP (discontinued)."))
 	return &m, errors.Join(errs[:]...)
 }
 
@@ -113,6 +118,18 @@ func (m *Metrics) Upserted(ctx context.Context, d time.Duration, applied, stale 
 func (m *Metrics) Rejected(ctx context.Context, code string) {
 	if m != nil {
 		m.rejected.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", code)))
+	}
+}
+
+// Reconciled counts a reconcile's work on one chunk.
+func (m *Metrics) Reconciled(ctx context.Context, read, fixed, restored, discontinued int64) {
+	if m == nil {
+		return
+	}
+	for outcome, n := range map[string]int64{"read": read, "fixed": fixed, "restored": restored, "discontinued": discontinued} {
+		if n > 0 {
+			m.reconciled.Add(ctx, n, metric.WithAttributes(attribute.String("outcome", outcome)))
+		}
 	}
 }
 
