@@ -29,29 +29,30 @@ import (
 // Targets the figures are held against. The ratios are to the floor measured
 // in the same run, so they hold on a noisy machine.
 const (
-	targetSyncRatio     = 10.0             // initial sync and full change, x the floor
-	targetChurnP99      = 2 * time.Second  // churn at a 1 s poll interval
-	targetChurnSlack    = time.Second      // churn at the default interval: interval + this
-	targetRSSBytes      = 150 << 20        // worker VmHWM
-	targetHistoryPerRow = 50.0             // Temporal history bytes per synced row
-	targetERPAtOnce     = 1                // ERP queries running at once
-	churnRate           = 200.0            // ERP changes a second
-	churnFor            = 60 * time.Second // how long the churn runs
-	sampleERPEvery      = 50 * time.Millisecond
-	defaultChurnSKUs    = 50000 // catalogue of the default-interval pipeline
-	churnLandedProbe    = 200   // last changes the churn wait looks up
-	churnLandedEvery    = time.Second
-	metricApplied       = "invsync_rows_applied_total"
-	metricERPQueries    = "invsync_erp_query_duration_seconds_count"
-	metricERPRowsRead   = "invsync_erp_rows_fetched_total"
-	metricPublished     = "invsync_rows_published_total"
-	metricStale         = "invsync_rows_stale_total"
-	metricRejected      = "invsync_rows_rejected_total"
-	idleFor             = time.Second
-	idleWithin          = 3 * time.Minute
-	namespace           = "default"
-	historyDescribeJobs = 4
-	listTimeout         = 5 * time.Minute
+	targetSyncRatio      = 10.0             // initial sync and full change, x the floor
+	targetReconcileRatio = 2.0              // a reconcile of an unchanged catalogue, x the floor
+	targetChurnP99       = 2 * time.Second  // churn at a 1 s poll interval
+	targetChurnSlack     = time.Second      // churn at the default interval: interval + this
+	targetRSSBytes       = 150 << 20        // worker VmHWM
+	targetHistoryPerRow  = 50.0             // Temporal history bytes per synced row
+	targetERPAtOnce      = 1                // ERP queries running at once
+	churnRate            = 200.0            // ERP changes a second
+	churnFor             = 60 * time.Second // how long the churn runs
+	sampleERPEvery       = 50 * time.Millisecond
+	defaultChurnSKUs     = 50000 // catalogue of the default-interval pipeline
+	churnLandedProbe     = 200   // last changes the churn wait looks up
+	churnLandedEvery     = time.Second
+	metricApplied        = "invsync_rows_applied_total"
+	metricERPQueries     = "invsync_erp_query_duration_seconds_count"
+	metricERPRowsRead    = "invsync_erp_rows_fetched_total"
+	metricPublished      = "invsync_rows_published_total"
+	metricStale          = "invsync_rows_stale_total"
+	metricRejected       = "invsync_rows_rejected_total"
+	idleFor              = time.Second
+	idleWithin           = 3 * time.Minute
+	namespace            = "default"
+	historyDescribeJobs  = 4
+	listTimeout          = 5 * time.Minute
 )
 
 // BenchmarkSync measures, in one run, what the redesign of the data path is
@@ -87,15 +88,19 @@ func BenchmarkSync(b *testing.B) {
 
 // benchResult is what one run measured.
 type benchResult struct {
-	skus        int
-	floor       time.Duration
-	initial     phase
-	full        phase
-	fullUpdate  time.Duration // the ERP's own UPDATE, before the clock starts
-	churnFast   churnResult
-	churnSlow   churnResult
-	slowSKUs    int
-	slowEvery   time.Duration
+	skus       int
+	floor      time.Duration
+	initial    phase
+	full       phase
+	fullUpdate time.Duration // the ERP's own UPDATE, before the clock starts
+	churnFast  churnResult
+	churnSlow  churnResult
+	slowSKUs   int
+	slowEvery  time.Duration
+	// reconcile is a reconcile of the whole catalogue, unchanged since the
+	// churn converged; reconciled is its result.
+	reconcile   time.Duration
+	reconciled  workflows.ReconcileStatus
 	settle      string
 	workerRSS   int64 // bytes, the main worker's VmHWM
 	slowRSS     int64 // the default-interval pipeline's worker
@@ -144,6 +149,8 @@ func runBench(b *testing.B, skus int) benchResult {
 	r.churnFast = bn.churn(p, "churn, poll 1s", time.Second)
 	bad, example = p.diff(ctx, nil)
 	require.Zero(b, bad, "storefront differs from the ERP after the churn: %s", example)
+	r.reconcile, r.reconciled = bn.reconcile(p)
+	require.Zero(b, r.reconciled.Counts.Fixed+r.reconciled.Counts.Discontinued, "a reconcile of an equal storefront fixes nothing: %+v", r.reconciled.Counts)
 	r.workerRSS = peakRSS(b, p.worker.cmd.Process.Pid)
 	p.stopWorker(time.Minute)
 
@@ -166,6 +173,20 @@ func runBench(b *testing.B, skus int) benchResult {
 	r.processes = len(groupProcesses(ts.PID()))
 	r.load[1] = loadAverage()
 	return r
+}
+
+// reconcile runs one reconcile of p's source, as its schedule would start
+// it, and returns its time and result.
+func (bn *benchEnv) reconcile(p *pipeline) (time.Duration, workflows.ReconcileStatus) {
+	ctx := context.Background()
+	start := time.Now()
+	run, err := bn.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: workflows.ReconcileWorkflowID(p.source) + "-bench", TaskQueue: p.source + "-erp",
+	}, workflows.Reconcile, workflows.ReconcileInput{ERPTaskQueue: p.source + "-erp"})
+	require.NoError(bn.b, err)
+	var res workflows.ReconcileStatus
+	require.NoError(bn.b, run.Get(ctx, &res))
+	return time.Since(start), res
 }
 
 // loadAverage is the machine's 1-minute load average.
@@ -632,6 +653,11 @@ func (r benchResult) print(w io.Writer) {
 	line("full change: "+thousands(r.skus)+" rows in one tx", secs(r.full.took), ratio(r.full.took),
 		fmt.Sprintf("(target <= %.0fx) %s", targetSyncRatio, verdict(r.full.took.Seconds() <= targetSyncRatio*r.floor.Seconds())))
 	line("    from its commit; the ERP's UPDATE took", secs(r.fullUpdate), "", "")
+	line("reconcile of "+thousands(r.skus)+" unchanged rows", secs(r.reconcile), ratio(r.reconcile),
+		fmt.Sprintf("(target <= %.0fx) %s", targetReconcileRatio, verdict(r.reconcile.Seconds() <= targetReconcileRatio*r.floor.Seconds())))
+	c := r.reconciled.Counts
+	line("    ERP rows read per ERP row; chunks (differing)", fmt.Sprintf("%.2f; %d (%d)",
+		float64(c.RowsRead+c.RowsCompared)/float64(r.skus), c.Chunks, c.Differing), "", "")
 	churn(r.churnFast, fmt.Sprintf("churn %.0f/s for %.0f s, poll 1s,", churnRate, churnFor.Seconds()))
 	churn(r.churnSlow, fmt.Sprintf("churn %.0f/s for %.0f s, poll %s,", churnRate, churnFor.Seconds(), r.churnSlow.interval))
 	fmt.Fprintf(w, "    (poll %s: a pipeline of its own with %s SKUs; the interval is fixed when the poller starts)\n",
@@ -677,6 +703,7 @@ func (r benchResult) report(b *testing.B) {
 	b.ReportMetric(r.initial.took.Seconds()/r.floor.Seconds(), "sync/floor")
 	b.ReportMetric(float64(r.skus)/r.initial.took.Seconds(), "rows/s")
 	b.ReportMetric(r.full.took.Seconds()/r.floor.Seconds(), "full/floor")
+	b.ReportMetric(r.reconcile.Seconds()/r.floor.Seconds(), "reconcile/floor")
 	b.ReportMetric(r.churnFast.p99.Seconds(), "churn1s-p99-s")
 	b.ReportMetric(r.churnSlow.p99.Seconds(), "churn30s-p99-s")
 	b.ReportMetric(float64(r.workerRSS)/(1<<20), "worker-MB")
