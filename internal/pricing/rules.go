@@ -4,8 +4,10 @@
 //
 // Money is exact throughout: prices and costs are decimals (never floats),
 // conditions see them as integer cents, and the result is integer cents.
-// Rules read only the row itself, the ERP's change time included, never the
-// wall clock, so the same row always gets the same price.
+// Rules read only the row itself, the ERP's change time included, and the
+// instant the price is for, which the caller passes: never the wall clock.
+// So the same row, rules and instant always give the same price, and a row
+// can be priced again for any instant (a promotion starting or ending).
 package pricing
 
 import (
@@ -73,6 +75,18 @@ type Rule struct {
 	Rounding string `yaml:"rounding"`
 	// Stop ends evaluation after this rule when it applies.
 	Stop bool `yaml:"stop"`
+	// Active bounds the rule in wall-clock time: it applies only to prices
+	// for an instant within the window. Unlike changed_at in When, which
+	// is the ERP's time of the row, this follows the clock, so a promotion
+	// starts and ends on time for rows the ERP does not touch.
+	Active *Window `yaml:"active"`
+}
+
+// Window is an interval of wall-clock time, RFC 3339 instants: From
+// inclusive, To exclusive. Either may be left out (open-ended).
+type Window struct {
+	From string `yaml:"from"`
+	To   string `yaml:"to"`
 }
 
 // Rules is a checked, compiled rules file. Everything a row does not change
@@ -95,6 +109,13 @@ type compiled struct {
 	// amounts is what the actions need of the amounts; nil when Parse left
 	// it to the rows (see maxAmountExponent).
 	amounts *amounts
+	// from and to are the Active window; zero: open on that side.
+	from, to time.Time
+}
+
+// activeAt reports whether the rule's window holds the instant at.
+func (c *compiled) activeAt(at time.Time) bool {
+	return (c.from.IsZero() || !at.Before(c.from)) && (c.to.IsZero() || at.Before(c.to))
 }
 
 // None is the rule set of a deployment without a rules file: ERP prices
@@ -233,6 +254,11 @@ func compile(env *cel.Env, rule Rule) (compiled, error) {
 			return c, err
 		}
 	}
+	if rule.Active != nil {
+		if c.from, c.to, err = window(*rule.Active); err != nil {
+			return c, err
+		}
+	}
 	c.needsCost = c.markup != nil || c.margin != nil
 	if amountsInRange(&c) {
 		c.amounts = amountsOf(&c)
@@ -240,15 +266,39 @@ func compile(env *cel.Env, rule Rule) (compiled, error) {
 	return c, nil
 }
 
+// window checks and reads an Active window.
+func window(w Window) (from, to time.Time, err error) {
+	if w.From == "" && w.To == "" {
+		return from, to, errors.New("active needs from, to or both")
+	}
+	for _, b := range []struct {
+		name, text string
+		dst        *time.Time
+	}{{"from", w.From, &from}, {"to", w.To, &to}} {
+		if b.text == "" {
+			continue
+		}
+		if *b.dst, err = time.Parse(time.RFC3339, b.text); err != nil {
+			return from, to, fmt.Errorf("active.%s %q is not an RFC 3339 time (2026-11-27T00:00:00Z)", b.name, b.text)
+		}
+	}
+	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		return from, to, fmt.Errorf("active.from %s is not before active.to %s", w.From, w.To)
+	}
+	return from, to, nil
+}
+
 // Apply validates a change under the limits and the file's validation
-// choices, and prices it. now is the worker's clock, for versions from the
+// choices, and prices it for the instant at: the worker's clock for a change
+// it applies, a re-pricing pass's instant for a row priced again. Rules with
+// an Active window apply when it holds at; at also bounds versions from the
 // future. Every number is checked before any arithmetic is done with it.
-func (r *Rules) Apply(c inventory.Change, lim inventory.Limits, now time.Time) (inventory.Item, *inventory.Rejection) {
-	item, rej := inventory.Validate(c, lim, r.policy, now)
+func (r *Rules) Apply(c inventory.Change, lim inventory.Limits, at time.Time) (inventory.Item, *inventory.Rejection) {
+	item, rej := inventory.Validate(c, lim, r.policy, at)
 	if rej != nil {
 		return item, rej
 	}
-	cents, rej := r.price(c, lim)
+	cents, rej := r.price(c, lim, at)
 	if rej != nil {
 		return inventory.Item{}, rej
 	}
@@ -256,13 +306,14 @@ func (r *Rules) Apply(c inventory.Change, lim inventory.Limits, now time.Time) (
 	return item, nil
 }
 
-// price runs the rules over a validated change and returns its price in
-// cents, refusing a result beyond what the limits allow for a price.
+// price runs the rules active at the instant at over a validated change and
+// returns its price in cents, refusing a result beyond what the limits allow
+// for a price.
 //
 // Each step is the decimal arithmetic the comments of Rule give, done by the
 // helpers of money.go at less cost than the plain Decimal operations, with
 // what depends only on the rules file worked out in Parse (amounts).
-func (r *Rules) price(c inventory.Change, lim inventory.Limits) (int64, *inventory.Rejection) {
+func (r *Rules) price(c inventory.Change, lim inventory.Limits, at time.Time) (int64, *inventory.Rejection) {
 	price, err := decimal.NewFromString(*c.Price)
 	if err != nil {
 		return 0, &inventory.Rejection{Code: inventory.ReasonPriceInvalid, Message: fmt.Sprintf("price %s: %v", inventory.Quote(*c.Price), err)}
@@ -284,6 +335,9 @@ func (r *Rules) price(c inventory.Change, lim inventory.Limits) (int64, *invento
 	bound := boundOf(lim.IntegerDigits)
 	for i := range r.rules {
 		rule := &r.rules[i]
+		if !rule.activeAt(at) {
+			continue
+		}
 		if rule.when != nil {
 			holds, err := rule.holds(vars)
 			if err != nil {
@@ -340,6 +394,22 @@ func (r *Rules) price(c inventory.Change, lim inventory.Limits) (int64, *invento
 		return 0, &inventory.Rejection{Code: inventory.ReasonPriceRuleFailed, Message: fmt.Sprintf("the rules priced it at %d cents", final)}
 	}
 	return final, nil
+}
+
+// NextBoundary is the earliest start or end of a rule's Active window
+// strictly after the instant after: from then on a row may price
+// differently than it did at after. False when no window starts or ends
+// after it.
+func (r *Rules) NextBoundary(after time.Time) (time.Time, bool) {
+	var next time.Time
+	for i := range r.rules {
+		for _, b := range []time.Time{r.rules[i].from, r.rules[i].to} {
+			if !b.IsZero() && b.After(after) && (next.IsZero() || b.Before(next)) {
+				next = b
+			}
+		}
+	}
+	return next, !next.IsZero()
 }
 
 // holds evaluates the rule's condition for a row.
