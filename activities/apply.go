@@ -16,11 +16,14 @@ import (
 	"github.com/invsync/invsync/internal/telemetry"
 )
 
-// Store is the storefront's write side: staged batches in, rows out.
+// Store is the storefront's write side: staged batches in, rows out, and
+// stored rows priced again.
 type Store interface {
 	Batch(ctx context.Context, id string) (storefront.StagedBatch, error)
 	FinishBatch(ctx context.Context, id string, outcome []byte) error
 	Upsert(ctx context.Context, items []inventory.Item) (storefront.UpsertResult, error)
+	PricedRows(ctx context.Context, after string, limit int) ([]storefront.PricedRow, error)
+	SetPrices(ctx context.Context, prices []storefront.Price) (int, error)
 }
 
 // Applier holds the clients of the activities that apply a batch.

@@ -68,6 +68,13 @@ func (m *memStore) Upsert(_ context.Context, items []inventory.Item) (storefront
 	return res, nil
 }
 
+// PricedRows and SetPrices: re-pricing is not used here.
+func (m *memStore) PricedRows(context.Context, string, int) ([]storefront.PricedRow, error) {
+	return nil, nil
+}
+
+func (m *memStore) SetPrices(context.Context, []storefront.Price) (int, error) { return 0, nil }
+
 // memDLQ keeps letters; the DLQ operations are not used here.
 type memDLQ struct {
 	activities.DeadLetterQueue

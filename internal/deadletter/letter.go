@@ -25,6 +25,9 @@ const (
 	// StageApply: a change that validation, pricing or the storefront
 	// refused.
 	StageApply = "apply"
+	// StageReprice: a stored row the rules in force could not price again;
+	// it keeps the price it had.
+	StageReprice = "reprice"
 	// StageBroker: a message the broker dead-lettered after too many
 	// deliveries.
 	StageBroker = "broker"
