@@ -1,6 +1,8 @@
 // Package workflows holds the Temporal workflows of the pipeline: PollERP,
 // the long-running change detector; ApplyChanges, one per batch of changes
-// taken off RabbitMQ; and the dead-letter operations an operator runs.
+// taken off RabbitMQ; Reprice, which prices the stored rows again when the
+// rules change or a promotion starts or ends; and the dead-letter operations
+// an operator runs.
 //
 // This file is their contract with the world outside a worker: the names an
 // operator or a program signals, queries and updates, the states the poller
@@ -27,6 +29,10 @@ const (
 	SignalPollNow     = "poll-now"
 	QueryStatus       = "status"
 	UpdateResetCursor = "reset-cursor"
+	// SignalRulesChanged carries the version of the rules a worker has
+	// loaded to the Reprice workflow; workers send it as they start and
+	// whenever they reload the rules file.
+	SignalRulesChanged = "rules-changed"
 )
 
 // Poller states, as reported by the status query.
@@ -265,4 +271,78 @@ type ReconcileStatus struct {
 	After  string                     `json:"after"`
 	Done   bool                       `json:"done"`
 	Counts activities.ReconcileCounts `json:"counts"`
+}
+
+// Reprice states, as reported by its status query.
+const (
+	// StateRepricing: a pass is under way.
+	StateRepricing = "repricing"
+	// StateWaiting: the last pass is done; the next comes with new rules or
+	// at the next start or end of a promotion.
+	StateWaiting = "waiting"
+)
+
+// Defaults for RepriceInput fields left zero.
+const (
+	// DefaultRepriceChunkRows is the rows one RepriceChunk reads and prices:
+	// a few seconds' work, so a pass superseded by new rules stops soon.
+	DefaultRepriceChunkRows = 5000
+	// DefaultRepriceChunksPerRun bounds one run's history; Reprice then
+	// continues as new.
+	DefaultRepriceChunksPerRun = 200
+)
+
+// RepriceWorkflowID is the fixed ID of the Reprice workflow of a source: one
+// at a time prices its rows, and each worker signals the same one.
+func RepriceWorkflowID(source string) string { return "invsync-reprice-" + source }
+
+// RepriceInput configures the Reprice workflow and carries its state across
+// continue-as-new. A worker starts it with RulesVersion alone: a pass for
+// those rules begins at once.
+type RepriceInput struct {
+	// RulesVersion names the rules every row is priced with.
+	RulesVersion string `json:"rules_version"`
+	ChunkRows    int    `json:"chunk_rows,omitempty"`
+	ChunksPerRun int    `json:"chunks_per_run,omitempty"`
+	// Pass is the pass under way, or the last one done while Waiting.
+	Pass RepricePass `json:"pass,omitzero"`
+	// Waiting: the last pass is done, and the next is for NextBoundary (zero:
+	// none until new rules).
+	Waiting      bool      `json:"waiting,omitempty"`
+	NextBoundary time.Time `json:"next_boundary,omitzero"`
+	// Passes counts the passes done, across runs.
+	Passes int64 `json:"passes,omitempty"`
+}
+
+// RepricePass is one walk over every row, pricing each for the instant At.
+type RepricePass struct {
+	At time.Time `json:"at"`
+	// Cursor is the last SKU done; "" before the first chunk.
+	Cursor   string `json:"cursor"`
+	Read     int64  `json:"read"`
+	Changed  int64  `json:"changed"`
+	Rejected int64  `json:"rejected"`
+}
+
+// withDefaults says what a zero field of RepriceInput means.
+func (in RepriceInput) withDefaults() RepriceInput {
+	if in.ChunkRows <= 0 {
+		in.ChunkRows = DefaultRepriceChunkRows
+	}
+	if in.ChunksPerRun <= 0 {
+		in.ChunksPerRun = DefaultRepriceChunksPerRun
+	}
+	return in
+}
+
+// RepriceStatus answers the Reprice workflow's status query.
+type RepriceStatus struct {
+	RulesVersion string `json:"rules_version"`
+	State        string `json:"state"`
+	// Pass is the pass under way, or the last one done while waiting.
+	Pass RepricePass `json:"pass"`
+	// NextBoundary is when the next pass is due for a promotion starting or
+	// ending; zero: none.
+	NextBoundary time.Time `json:"next_boundary,omitzero"`
+	Passes       int64     `json:"passes"`
 }

@@ -11,11 +11,12 @@ import (
 )
 
 // RegisterApply registers what runs on the apply task queue: the
-// ApplyChanges workflow, the dead-letter workflows, and the activities of a,
-// which both use. Their names are those of the functions and of a's methods,
+// ApplyChanges and Reprice workflows, the dead-letter workflows, and the
+// activities of a, which they use. Their names are those of the functions and of a's methods,
 // which histories, the dlq command and the temporal CLI use.
 func RegisterApply(r worker.Registry, a *activities.Applier) {
 	r.RegisterWorkflow(ApplyChanges)
+	r.RegisterWorkflow(Reprice)
 	r.RegisterWorkflow(ListDeadLetters)
 	r.RegisterWorkflow(ShowDeadLetters)
 	r.RegisterWorkflow(ReplayDeadLetters)

@@ -54,9 +54,15 @@ func newPollEnv(t *testing.T, script ...activities.FetchResult) *pollEnv {
 // continuedAs returns the input the workflow continued as new with.
 func continuedAs(t *testing.T, err error) PollInput {
 	t.Helper()
+	return continuedWith[PollInput](t, err)
+}
+
+// continuedWith returns the input a workflow continued as new with.
+func continuedWith[T any](t *testing.T, err error) T {
+	t.Helper()
 	var can *workflow.ContinueAsNewError
 	require.True(t, errors.As(err, &can), "want continue-as-new, got %v", err)
-	var in PollInput
+	var in T
 	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &in))
 	return in
 }
@@ -116,9 +122,15 @@ func TestPollERPHoldsBackWhenThrottled(t *testing.T) {
 
 func queryStatus(t *testing.T, e *testsuite.TestWorkflowEnvironment) PollStatus {
 	t.Helper()
+	return queryStatusOf[PollStatus](t, e)
+}
+
+// queryStatusOf answers a workflow's status query.
+func queryStatusOf[T any](t *testing.T, e *testsuite.TestWorkflowEnvironment) T {
+	t.Helper()
 	v, err := e.QueryWorkflow(QueryStatus)
 	require.NoError(t, err)
-	var s PollStatus
+	var s T
 	require.NoError(t, v.Get(&s))
 	return s
 }
