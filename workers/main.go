@@ -127,6 +127,10 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer stopBG()
 
 	var rules activities.RuleSource
+	// The Reprice workflow hears of the rules this worker loads, so that
+	// stored rows follow them.
+	announce := newRulesAnnouncer(tc, cfg, log)
+	version := pricing.None().Version
 	if cfg.PricingRules != "" {
 		// A bad rules file stops the worker here; later, a bad edit is
 		// logged and the rules before it stay in force.
@@ -135,9 +139,12 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			return err
 		}
 		log.Info("pricing rules loaded", "path", cfg.PricingRules, "version", w.Current().Version)
-		rules = w
+		rules, version = w, w.Current().Version
+		w.OnReload(func(r *pricing.Rules) { announce.rules(r.Version) })
 		wg.Go(func() { w.Run(bg, 2*time.Second) })
 	}
+	announce.rules(version)
+	wg.Go(func() { announce.run(ctx) })
 
 	stuck := activities.NewStuckBatches()
 	depths := queue.Depths{

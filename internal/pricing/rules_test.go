@@ -184,6 +184,8 @@ func TestWatcherReloadsAndKeepsGoodRules(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte("rules:\n  - name: all\n    set: \"1\"\n"), 0o644))
 	w, err := Watch(path, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
+	var reloaded []string
+	w.OnReload(func(r *Rules) { reloaded = append(reloaded, r.Version) })
 	first := w.Current().Version
 	price := func() int64 {
 		item, rej := apply(w.Current(), change("A", "5", "", "", 1))
@@ -196,10 +198,13 @@ func TestWatcherReloadsAndKeepsGoodRules(t *testing.T) {
 	w.Check()
 	require.Equal(t, int64(200), price(), "a changed file takes effect without a restart")
 	require.NotEqual(t, first, w.Current().Version)
+	require.Equal(t, []string{w.Current().Version}, reloaded, "a reload is told")
 
 	require.NoError(t, os.WriteFile(path, []byte("rules:\n  - name: all\n    set: oops\n"), 0o644))
 	w.Check()
 	require.Equal(t, int64(200), price(), "a broken file leaves the rules in force")
+	w.Check()
+	require.Len(t, reloaded, 1, "neither a broken file nor an unchanged one is a reload")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -18,7 +18,14 @@ type Watcher struct {
 	log  *slog.Logger
 	cur  atomic.Pointer[Rules]
 	last []byte
+	// onReload is told of each set of rules reloaded; nil: no one.
+	onReload func(*Rules)
 }
+
+// OnReload has fn called with the new rules after each reload, on the
+// goroutine that checks the file (Run's), so that what depends on the rules
+// in force (the re-pricing of stored rows) follows them. Call it before Run.
+func (w *Watcher) OnReload(fn func(*Rules)) { w.onReload = fn }
 
 // Watch loads the rules file; an error here should stop the worker.
 func Watch(path string, log *slog.Logger) (*Watcher, error) {
@@ -71,4 +78,7 @@ func (w *Watcher) Check() {
 	}
 	w.cur.Store(r)
 	w.log.Info("pricing rules reloaded", "path", w.path, "version", r.Version)
+	if w.onReload != nil {
+		w.onReload(r)
+	}
 }
