@@ -153,6 +153,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	mon, err := monitor.New(monitor.Config{
 		Poller:       monitor.PollerQuery{Client: tc, WorkflowID: workflows.PollWorkflowID(cfg.Source)},
+		Reprice:      monitor.RepriceQuery{Client: tc, WorkflowID: workflows.RepriceWorkflowID(cfg.Source)},
 		Queues:       depths,
 		ChangesQueue: topo.ChangesQueue(),
 		DeadLetters:  store,

@@ -31,6 +31,11 @@ type PollerStatus interface {
 	PollerStatus(ctx context.Context) (workflows.PollStatus, string, error)
 }
 
+// RepricerStatus reads the Reprice workflow's status query.
+type RepricerStatus interface {
+	RepriceStatus(ctx context.Context) (workflows.RepriceStatus, error)
+}
+
 // QueueDepths reads a queue's message counts.
 type QueueDepths interface {
 	Depth(ctx context.Context, queue string) (queue.Depth, error)
@@ -55,7 +60,9 @@ const (
 // Config wires a Monitor.
 type Config struct {
 	Poller PollerStatus
-	Queues QueueDepths
+	// Reprice reads the re-pricing of stored rows; nil: not shown.
+	Reprice RepricerStatus
+	Queues  QueueDepths
 	// ChangesQueue is the changes queue's name.
 	ChangesQueue string
 	// DeadLetters counts the DLQ; nil: not shown.
@@ -83,6 +90,9 @@ type Snapshot struct {
 	// CursorLag is the ERP's clock (as of the last poll, moved on by the
 	// time since) minus the time up to which every row has been read.
 	CursorLag time.Duration `json:"cursor_lag"`
+
+	Reprice      *workflows.RepriceStatus `json:"reprice,omitempty"`
+	RepriceError string                   `json:"reprice_error,omitempty"`
 
 	Changes    queue.Depth `json:"changes"`
 	QueueError string      `json:"queue_error,omitempty"`
@@ -217,6 +227,13 @@ func (m *Monitor) Sample(ctx context.Context) Snapshot {
 		}
 	}
 	s.PollerURL, s.BatchesURL = m.links(runID)
+	if m.cfg.Reprice != nil {
+		if status, err := m.cfg.Reprice.RepriceStatus(ctx); err != nil {
+			s.RepriceError = err.Error()
+		} else {
+			s.Reprice = &status
+		}
+	}
 
 	if s.Changes, err = m.cfg.Queues.Depth(ctx, m.cfg.ChangesQueue); err != nil {
 		s.QueueError = err.Error()
@@ -347,29 +364,54 @@ func (m *Monitor) registerGauges(meter metric.Meter) error {
 	return err
 }
 
+// WorkflowClient is what reading a running workflow's status needs of the
+// Temporal client.
+type WorkflowClient interface {
+	QueryWorkflow(ctx context.Context, workflowID, runID, queryType string, args ...any) (converter.EncodedValue, error)
+	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
+}
+
 // PollerQuery reads the poller's status through the Temporal client.
 type PollerQuery struct {
-	Client interface {
-		QueryWorkflow(ctx context.Context, workflowID, runID, queryType string, args ...any) (converter.EncodedValue, error)
-		DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
-	}
+	Client     WorkflowClient
 	WorkflowID string
 }
 
 // PollerStatus queries the running poller.
 func (p PollerQuery) PollerStatus(ctx context.Context) (workflows.PollStatus, string, error) {
 	var s workflows.PollStatus
-	d, err := p.Client.DescribeWorkflowExecution(ctx, p.WorkflowID, "")
+	runID, err := queryStatus(ctx, p.Client, "poller", p.WorkflowID, &s)
+	return s, runID, err
+}
+
+// RepriceQuery reads the Reprice workflow's status through the Temporal
+// client.
+type RepriceQuery struct {
+	Client     WorkflowClient
+	WorkflowID string
+}
+
+// RepriceStatus queries the running Reprice workflow.
+func (q RepriceQuery) RepriceStatus(ctx context.Context) (workflows.RepriceStatus, error) {
+	var s workflows.RepriceStatus
+	_, err := queryStatus(ctx, q.Client, "re-pricing", q.WorkflowID, &s)
+	return s, err
+}
+
+// queryStatus asks the running workflow named what for its status, into
+// out, and returns its run ID.
+func queryStatus(ctx context.Context, c WorkflowClient, what, workflowID string, out any) (string, error) {
+	d, err := c.DescribeWorkflowExecution(ctx, workflowID, "")
 	if err != nil {
-		return s, "", fmt.Errorf("poller %s: %w", p.WorkflowID, err)
+		return "", fmt.Errorf("%s %s: %w", what, workflowID, err)
 	}
 	runID := d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
 	if st := d.GetWorkflowExecutionInfo().GetStatus(); st != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		return s, runID, fmt.Errorf("poller %s is not running: %s", p.WorkflowID, st)
+		return runID, fmt.Errorf("%s %s is not running: %s", what, workflowID, st)
 	}
-	v, err := p.Client.QueryWorkflow(ctx, p.WorkflowID, runID, workflows.QueryStatus)
+	v, err := c.QueryWorkflow(ctx, workflowID, runID, workflows.QueryStatus)
 	if err != nil {
-		return s, runID, fmt.Errorf("poller %s: status query: %w", p.WorkflowID, err)
+		return runID, fmt.Errorf("%s %s: status query: %w", what, workflowID, err)
 	}
-	return s, runID, v.Get(&s)
+	return runID, v.Get(out)
 }

@@ -26,6 +26,15 @@ func (f *fakePoller) PollerStatus(context.Context) (workflows.PollStatus, string
 	return f.status, "run-1", f.err
 }
 
+type fakeReprice struct {
+	status workflows.RepriceStatus
+	err    error
+}
+
+func (f *fakeReprice) RepriceStatus(context.Context) (workflows.RepriceStatus, error) {
+	return f.status, f.err
+}
+
 type fakeQueues map[string]queue.Depth
 
 func (f fakeQueues) Depth(_ context.Context, q string) (queue.Depth, error) {
@@ -52,6 +61,7 @@ type fixture struct {
 	mon         *Monitor
 	tel         *telemetry.Telemetry
 	poller      *fakePoller
+	reprice     *fakeReprice
 	queues      fakeQueues
 	deadLetters *fakeDeadLetters
 }
@@ -61,9 +71,9 @@ func newFixture(t *testing.T, checks map[string]func(context.Context) error) *fi
 	tel, err := telemetry.Setup(context.Background(), telemetry.Options{Service: "test"})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
-	f := &fixture{tel: tel, poller: &fakePoller{}, queues: fakeQueues{"c": {}}, deadLetters: &fakeDeadLetters{}}
+	f := &fixture{tel: tel, poller: &fakePoller{}, reprice: &fakeReprice{}, queues: fakeQueues{"c": {}}, deadLetters: &fakeDeadLetters{}}
 	f.mon, err = New(Config{
-		Poller: f.poller, Queues: f.queues, ChangesQueue: "c", DeadLetters: f.deadLetters,
+		Poller: f.poller, Reprice: f.reprice, Queues: f.queues, ChangesQueue: "c", DeadLetters: f.deadLetters,
 		Totals: tel.Totals, Checks: checks, Stuck: func() []activities.StuckBatch { return f.stuck },
 		WebUI: "http://ui.example", Namespace: "default", PollerID: "invsync-poll-erp",
 	}, tel.Meter)
@@ -229,4 +239,38 @@ func TestStuckBatchesShowOnThePageAndAsAGauge(t *testing.T) {
 	rec = httptest.NewRecorder()
 	f.mon.Handler(f.tel.Handler()).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	require.Contains(t, rec.Body.String(), MetricBatchesStuck+" 1")
+}
+
+func TestRepricingShowsOnThePage(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	f.reprice.status = workflows.RepriceStatus{RulesVersion: "a1b2c3d4e5f6", State: workflows.StateRepricing,
+		Pass:         workflows.RepricePass{At: at, Cursor: "SKU-0042000", Read: 42000, Changed: 39000, Rejected: 3},
+		NextBoundary: at.Add(96 * time.Hour), Passes: 7}
+	s := f.mon.Sample(ctx)
+	require.Equal(t, &f.reprice.status, s.Reprice)
+	page := func() string {
+		rec := httptest.NewRecorder()
+		f.mon.Handler(f.tel.Handler()).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		return rec.Body.String()
+	}
+	body := page()
+	for _, want := range []string{
+		"<h2>Re-pricing</h2>",
+		`id="reprice-state" class="state repricing">repricing<`,
+		`id="reprice-rules">a1b2c3d4e5f6<`,
+		`id="reprice-at">2026-11-27 00:00:00.000000 UTC<`,
+		`id="reprice-rows" class="n">42,000 / 39,000 / 3<`,
+		`id="reprice-cursor">SKU-0042000<`,
+		`id="reprice-next">2026-12-01 00:00:00.000000 UTC, in `,
+		`id="reprice-passes" class="n">7<`,
+	} {
+		require.Contains(t, body, want)
+	}
+
+	f.reprice.err = errors.New("re-pricing invsync-reprice-erp is not running: Terminated")
+	s = f.mon.Sample(ctx)
+	require.Nil(t, s.Reprice)
+	require.Contains(t, page(), `<p class="error">re-pricing invsync-reprice-erp is not running: Terminated</p>`)
 }
