@@ -59,8 +59,14 @@ func TestPricingRulesAndDeadLetterOperations(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return p.price(ctx, "SKU-0000003") == 1800 && p.price(ctx, "SKU-0000042") == 2000
 	}, 30*time.Second, 100*time.Millisecond, "the new rule prices SKU-0000003 (10%% off) and not SKU-0000042")
-	require.NotEqual(t, p.rulesVersion(ctx, "SKU-0000003"), p.rulesVersion(ctx, "SKU-0000001"),
-		"each row records the rules that priced it")
+	// Rows the ERP did not change are re-priced too; a row whose price the
+	// new rules leave as it was keeps the version that set it.
+	require.Eventually(t, func() bool {
+		return p.price(ctx, "SKU-0000001") != 0 && p.rulesVersion(ctx, "SKU-0000001") == p.rulesVersion(ctx, "SKU-0000003")
+	},
+		30*time.Second, 100*time.Millisecond, "SKU-0000001 is re-priced without an ERP change")
+	require.NotEqual(t, p.rulesVersion(ctx, "SKU-0000003"), p.rulesVersion(ctx, "SKU-0000010"),
+		"each row records the rules that last set its price")
 
 	// Broken ERP rows land in the DLQ with their reason.
 	testenv.Exec(t, p.erpDSN, `UPDATE erp_items SET quantity = -7 WHERE sku = 'SKU-0000050'`,

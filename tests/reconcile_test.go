@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/invsync/invsync/internal/inventory"
+	"github.com/invsync/invsync/internal/monitor"
 	"github.com/invsync/invsync/internal/pricing"
 	"github.com/invsync/invsync/internal/testenv"
 	"github.com/invsync/invsync/workflows"
@@ -100,6 +101,22 @@ func TestStorefrontEqualsRulesOfERP(t *testing.T) {
 	require.Equal(t, int64(10), back.Counts.Restored)
 	require.Equal(t, len(deleted)-10, p.discontinued(ctx))
 	p.waitPriced(ctx, rulesAfter, nil, 10*time.Second)
+
+	// The status page shows the latest reconcile and the re-pricing, and
+	// /metrics counts what the reconciles did.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		_, body := p.get("/status.json")
+		var s monitor.Snapshot
+		if json.Unmarshal([]byte(body), &s) == nil && s.Reconcile != nil && s.Reconcile.Status.Counts == back.Counts &&
+			s.Reprice != nil && s.Reprice.State == workflows.StateWaiting && s.Reprice.Pass.Read > 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "status page: reconcile and re-pricing: %s", body)
+	}
+	m := p.scrape()
+	require.Equal(t, float64(len(deleted)), m.sum("invsync_reconcile_rows_total", `outcome="discontinued"`))
+	require.Equal(t, float64(10), m.sum("invsync_reconcile_rows_total", `outcome="restored"`))
+	require.Equal(t, float64(3*(skus-len(deleted))+10), m.sum("invsync_reconcile_rows_total", `outcome="read"`))
 }
 
 // reconcile triggers the source's reconcile schedule with the temporal CLI

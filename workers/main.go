@@ -154,6 +154,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	mon, err := monitor.New(monitor.Config{
 		Poller:       monitor.PollerQuery{Client: tc, WorkflowID: workflows.PollWorkflowID(cfg.Source)},
 		Reprice:      monitor.RepriceQuery{Client: tc, WorkflowID: workflows.RepriceWorkflowID(cfg.Source)},
+		Reconciles:   monitor.ReconcileQuery{Client: tc, Namespace: cfg.TemporalNamespace, ScheduleID: workflows.ReconcileWorkflowID(cfg.Source)},
 		Queues:       depths,
 		ChangesQueue: topo.ChangesQueue(),
 		DeadLetters:  store,

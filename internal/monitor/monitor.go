@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
 	"github.com/invsync/invsync/activities"
@@ -34,6 +35,23 @@ type PollerStatus interface {
 // RepricerStatus reads the Reprice workflow's status query.
 type RepricerStatus interface {
 	RepriceStatus(ctx context.Context) (workflows.RepriceStatus, error)
+}
+
+// Reconciles reads the latest reconcile of the source.
+type Reconciles interface {
+	LastReconcile(ctx context.Context) (ReconcileRun, error)
+}
+
+// ReconcileRun is the latest reconcile: under way, or done.
+type ReconcileRun struct {
+	WorkflowID string                    `json:"workflow_id"`
+	RunID      string                    `json:"run_id"`
+	State      string                    `json:"state"` // Temporal's status: Running, Completed, Failed...
+	StartedAt  time.Time                 `json:"started_at"`
+	ClosedAt   time.Time                 `json:"closed_at,omitzero"`
+	Status     workflows.ReconcileStatus `json:"status"`
+	// Failure is why a run that did not complete ended.
+	Failure string `json:"failure,omitempty"`
 }
 
 // QueueDepths reads a queue's message counts.
@@ -62,6 +80,8 @@ type Config struct {
 	Poller PollerStatus
 	// Reprice reads the re-pricing of stored rows; nil: not shown.
 	Reprice RepricerStatus
+	// Reconciles reads the latest reconcile; nil: not shown.
+	Reconciles Reconciles
 	Queues  QueueDepths
 	// ChangesQueue is the changes queue's name.
 	ChangesQueue string
@@ -93,6 +113,11 @@ type Snapshot struct {
 
 	Reprice      *workflows.RepriceStatus `json:"reprice,omitempty"`
 	RepriceError string                   `json:"reprice_error,omitempty"`
+
+	// Reconcile is the latest reconcile, nil when none ran yet.
+	Reconcile      *ReconcileRun `json:"reconcile,omitempty"`
+	ReconcileURL   string        `json:"reconcile_url,omitempty"`
+	ReconcileError string        `json:"reconcile_error,omitempty"`
 
 	Changes    queue.Depth `json:"changes"`
 	QueueError string      `json:"queue_error,omitempty"`
@@ -235,6 +260,17 @@ func (m *Monitor) Sample(ctx context.Context) Snapshot {
 		}
 	}
 
+	if m.cfg.Reconciles != nil {
+		run, err := m.cfg.Reconciles.LastReconcile(ctx)
+		switch {
+		case err != nil:
+			s.ReconcileError = err.Error()
+		case run.WorkflowID != "":
+			s.Reconcile = &run
+			s.ReconcileURL = m.workflowLink(run.WorkflowID, run.RunID)
+		}
+	}
+
 	if s.Changes, err = m.cfg.Queues.Depth(ctx, m.cfg.ChangesQueue); err != nil {
 		s.QueueError = err.Error()
 	}
@@ -298,13 +334,22 @@ func (m *Monitor) links(runID string) (poller, batches string) {
 	if m.cfg.WebUI == "" {
 		return "", ""
 	}
-	ns := m.cfg.WebUI + "/namespaces/" + url.PathEscape(m.cfg.Namespace)
-	poller = ns + "/workflows/" + url.PathEscape(m.cfg.PollerID)
-	if runID != "" {
-		poller += "/" + url.PathEscape(runID) + "/history"
+	batches = m.cfg.WebUI + "/namespaces/" + url.PathEscape(m.cfg.Namespace) +
+		"/workflows?query=" + url.QueryEscape(fmt.Sprintf("WorkflowType=%q", "ApplyChanges"))
+	return m.workflowLink(m.cfg.PollerID, runID), batches
+}
+
+// workflowLink is a workflow's page in the Web UI: its run's history when
+// runID is known.
+func (m *Monitor) workflowLink(workflowID, runID string) string {
+	if m.cfg.WebUI == "" {
+		return ""
 	}
-	batches = ns + "/workflows?query=" + url.QueryEscape(fmt.Sprintf("WorkflowType=%q", "ApplyChanges"))
-	return poller, batches
+	link := m.cfg.WebUI + "/namespaces/" + url.PathEscape(m.cfg.Namespace) + "/workflows/" + url.PathEscape(workflowID)
+	if runID != "" {
+		link += "/" + url.PathEscape(runID) + "/history"
+	}
+	return link
 }
 
 // Poller states for the state gauge, beside the poller's own.
@@ -396,6 +441,55 @@ func (q RepriceQuery) RepriceStatus(ctx context.Context) (workflows.RepriceStatu
 	var s workflows.RepriceStatus
 	_, err := queryStatus(ctx, q.Client, "re-pricing", q.WorkflowID, &s)
 	return s, err
+}
+
+// ReconcileQuery finds the source's latest reconcile through the Temporal
+// client: the runs its schedule started (IDs <id>-<time>) and any started by
+// hand under the schedule's ID.
+type ReconcileQuery struct {
+	Client interface {
+		WorkflowClient
+		ListWorkflow(ctx context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error)
+		GetWorkflow(ctx context.Context, workflowID, runID string) client.WorkflowRun
+	}
+	Namespace string
+	// ScheduleID is workflows.ReconcileWorkflowID of the source.
+	ScheduleID string
+}
+
+// LastReconcile returns the latest reconcile, the zero run when none ran.
+func (q ReconcileQuery) LastReconcile(ctx context.Context) (ReconcileRun, error) {
+	res, err := q.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: q.Namespace,
+		PageSize:  1,
+		// Visibility lists running workflows first, then the most
+		// recently closed (ORDER BY is not supported everywhere).
+		Query: fmt.Sprintf("WorkflowType = 'Reconcile' AND (WorkflowId = '%s' OR WorkflowId STARTS_WITH '%s-')",
+			q.ScheduleID, q.ScheduleID),
+	})
+	if err != nil {
+		return ReconcileRun{}, fmt.Errorf("reconcile runs: %w", err)
+	}
+	if len(res.GetExecutions()) == 0 {
+		return ReconcileRun{}, nil
+	}
+	e := res.GetExecutions()[0]
+	run := ReconcileRun{WorkflowID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId(),
+		State: e.GetStatus().String(), StartedAt: e.GetStartTime().AsTime()}
+	if e.GetCloseTime() != nil {
+		run.ClosedAt = e.GetCloseTime().AsTime()
+	}
+	switch e.GetStatus() {
+	case enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		_, err = queryStatus(ctx, q.Client, "reconcile", run.WorkflowID, &run.Status)
+	case enums.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		err = q.Client.GetWorkflow(ctx, run.WorkflowID, run.RunID).Get(ctx, &run.Status)
+	default:
+		if ferr := q.Client.GetWorkflow(ctx, run.WorkflowID, run.RunID).Get(ctx, nil); ferr != nil {
+			run.Failure = ferr.Error()
+		}
+	}
+	return run, err
 }
 
 // queryStatus asks the running workflow named what for its status, into

@@ -35,6 +35,13 @@ func (f *fakeReprice) RepriceStatus(context.Context) (workflows.RepriceStatus, e
 	return f.status, f.err
 }
 
+type fakeReconciles struct {
+	run ReconcileRun
+	err error
+}
+
+func (f *fakeReconciles) LastReconcile(context.Context) (ReconcileRun, error) { return f.run, f.err }
+
 type fakeQueues map[string]queue.Depth
 
 func (f fakeQueues) Depth(_ context.Context, q string) (queue.Depth, error) {
@@ -62,6 +69,7 @@ type fixture struct {
 	tel         *telemetry.Telemetry
 	poller      *fakePoller
 	reprice     *fakeReprice
+	reconciles  *fakeReconciles
 	queues      fakeQueues
 	deadLetters *fakeDeadLetters
 }
@@ -71,9 +79,9 @@ func newFixture(t *testing.T, checks map[string]func(context.Context) error) *fi
 	tel, err := telemetry.Setup(context.Background(), telemetry.Options{Service: "test"})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
-	f := &fixture{tel: tel, poller: &fakePoller{}, reprice: &fakeReprice{}, queues: fakeQueues{"c": {}}, deadLetters: &fakeDeadLetters{}}
+	f := &fixture{tel: tel, poller: &fakePoller{}, reprice: &fakeReprice{}, reconciles: &fakeReconciles{}, queues: fakeQueues{"c": {}}, deadLetters: &fakeDeadLetters{}}
 	f.mon, err = New(Config{
-		Poller: f.poller, Reprice: f.reprice, Queues: f.queues, ChangesQueue: "c", DeadLetters: f.deadLetters,
+		Poller: f.poller, Reprice: f.reprice, Reconciles: f.reconciles, Queues: f.queues, ChangesQueue: "c", DeadLetters: f.deadLetters,
 		Totals: tel.Totals, Checks: checks, Stuck: func() []activities.StuckBatch { return f.stuck },
 		WebUI: "http://ui.example", Namespace: "default", PollerID: "invsync-poll-erp",
 	}, tel.Meter)
@@ -273,4 +281,40 @@ func TestRepricingShowsOnThePage(t *testing.T) {
 	s = f.mon.Sample(ctx)
 	require.Nil(t, s.Reprice)
 	require.Contains(t, page(), `<p class="error">re-pricing invsync-reprice-erp is not running: Terminated</p>`)
+}
+
+func TestReconcileShowsOnThePage(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	page := func() string {
+		rec := httptest.NewRecorder()
+		f.mon.Handler(f.tel.Handler()).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		return rec.Body.String()
+	}
+	require.Nil(t, f.mon.Sample(ctx).Reconcile)
+	require.NotContains(t, page(), "<h2>Reconcile</h2>", "no reconcile ran yet")
+
+	started := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	f.reconciles.run = ReconcileRun{WorkflowID: "invsync-reconcile-erp-2026-11-26T00:00:00Z", RunID: "r1", State: "Completed",
+		StartedAt: started, ClosedAt: started.Add(7 * time.Second),
+		Status: workflows.ReconcileStatus{Done: true, Counts: activities.ReconcileCounts{Chunks: 100, Differing: 2,
+			RowsRead: 499900, RowsCompared: 10000, Fixed: 70, Restored: 10, Discontinued: 100, Rejected: 1}}}
+	s := f.mon.Sample(ctx)
+	require.Equal(t, &f.reconciles.run, s.Reconcile)
+	body := page()
+	for _, want := range []string{
+		"<h2>Reconcile</h2>",
+		`id="reconcile-state" class="state Completed">Completed<`,
+		`id="reconcile-link" href="http://ui.example/namespaces/default/workflows/invsync-reconcile-erp-2026-11-26T00:00:00Z/r1/history"`,
+		`id="reconcile-chunks" class="n">100 (2)<`,
+		`id="reconcile-read" class="n">499,900 / 10,000<`,
+		`id="reconcile-fixed" class="n">70 / 10<`,
+		`id="reconcile-discontinued" class="n">100<`,
+		`id="reconcile-rejected" class="n">1<`,
+	} {
+		require.Contains(t, body, want)
+	}
+	f.reconciles.err = errors.New("reconcile runs: unavailable")
+	require.Nil(t, f.mon.Sample(ctx).Reconcile)
+	require.Contains(t, page(), `<p class="error">reconcile runs: unavailable</p>`)
 }
