@@ -82,7 +82,7 @@ type Config struct {
 	Reprice RepricerStatus
 	// Reconciles reads the latest reconcile; nil: not shown.
 	Reconciles Reconciles
-	Queues  QueueDepths
+	Queues     QueueDepths
 	// ChangesQueue is the changes queue's name.
 	ChangesQueue string
 	// DeadLetters counts the DLQ; nil: not shown.
