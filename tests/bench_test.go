@@ -58,8 +58,8 @@ const (
 // BenchmarkSync measures, in one run, what the redesign of the data path is
 // judged by: the floor (a direct COPY of the ERP view into a
 // storefront-shaped table); the initial sync of INVSYNC_BENCH_SKUS SKUs
-// (default 500,000) and a change of every ERP row in one transaction, both
-// against the floor; commit-to-storefront latency under a steady churn of
+// (default 500,000), a change of every ERP row in one transaction and a
+// reconcile of the unchanged catalogue, each against the floor; commit-to-storefront latency under a steady churn of
 // 200 changes a second at a 1 s poll interval and at the default one; the
 // worker's peak memory; and per phase the Temporal server's CPU time, the
 // history it keeps per synced row, and the ERP queries and rows read per
