@@ -71,9 +71,12 @@ func postgresDialect(view []string, c Columns, types columnTypes, kind TimeKind,
 		readTime = asInstant
 	}
 	// By SKU, for the reconcile. Rows dated -infinity, infinity or NULL are
-	// left out, as from every other read.
+	// left out, as from every other read. isfinite, not a range on the
+	// column: a range lets a generic plan walk the (last_modified, sku)
+	// index and sort every row after the cursor (135 ms a chunk at 500,000
+	// rows) instead of reading the chunk off the SKU's index (9 ms).
 	bySKU := ") x ORDER BY x.s, x.m"
-	readable := fmt.Sprintf("%s > '-infinity' AND %s < 'infinity'", lm, lm)
+	readable := fmt.Sprintf("isfinite(%s)", lm)
 	return dialect{
 		clock: "SELECT c, " + wall + " FROM (SELECT clock_timestamp() AS c) x",
 		digest: "SELECT count(*), coalesce(sum((" + hash + ")::numeric), 0)::text, coalesce(max(x.s)::text, '') FROM (" +

@@ -202,7 +202,7 @@ func TestPostgresStatements(t *testing.T) {
 	hash := `('x' || left(md5(concat(x.s::text, chr(31), x.q::text, chr(31), x.p::numeric::text, chr(31), x.c::text, chr(31), x.g::text, chr(31), ` +
 		`(extract(epoch FROM x.m) * 1000000)::bigint::text)), 16))::bit(64)::bigint`
 	outer := `SELECT x.s::text, x.q::text, x.p::numeric::text, x.c::text, x.g::text, x.m, ` + hash + ` FROM (`
-	readable := `e."LastModified" > '-infinity' AND e."LastModified" < 'infinity'`
+	readable := `isfinite(e."LastModified")`
 	bySKU := `) x ORDER BY x.s, x.m`
 	inner := `SELECT e."ItemNo" AS s, e."OnHand" AS q, e."Price" AS p, e."Cost" AS c, e."ItemGroup" AS g, e."LastModified" AS m FROM "erp"."stock" AS e WHERE `
 	order := `) x ORDER BY x.m, x.s`
