@@ -226,7 +226,7 @@ const (
 	// DefaultReconcileChunksPerStep and DefaultReconcileStepTime bound one
 	// reconcile activity, so the poller's reads take turns with it on the
 	// ERP task queue.
-	DefaultReconcileChunksPerStep = 20
+	DefaultReconcileChunksPerStep = 200
 	DefaultReconcileStepTime      = 5 * time.Second
 	DefaultReconcileStepsPerRun   = 500
 	DefaultReconcileEvery         = 24 * time.Hour
