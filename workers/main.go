@@ -57,6 +57,15 @@ func main() {
 	log.Info("workers stopped")
 }
 
+// codecHandler is the codec endpoint the Web UI and the CLI decode payloads
+// through, nil when payloads are not encrypted.
+func codecHandler(cfg config.Config) http.Handler {
+	if pc := cfg.PayloadCodec(); pc != nil {
+		return pc.Handler(cfg.Codec.Origins())
+	}
+	return nil
+}
+
 // stickyTimeout is how long a workflow task waits for the worker that holds
 // the workflow in its cache before any worker may take it. A worker that
 // died holds up the poller's next task that long (Temporal's default is
@@ -173,6 +182,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		WebUI:     cfg.TemporalUI,
 		Namespace: cfg.TemporalNamespace,
 		PollerID:  workflows.PollWorkflowID(cfg.Source),
+		Codec:     codecHandler(cfg),
 		Logger:    log,
 	}, tel.Meter)
 	if err != nil {
@@ -189,6 +199,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	})
 	wg.Go(func() { mon.Run(bg) })
 	log.Info("status page and metrics", "url", "http://"+ln.Addr().String()+"/")
+	if pc := cfg.PayloadCodec(); pc != nil {
+		log.Info("payloads encrypted", "key_id", pc.EncryptingKeyID(), "codec_endpoint", "http://"+ln.Addr().String()+"/codec")
+	}
 
 	// The ERP worker runs one poll activity at a time, and the task queue
 	// caps how many start per second across every worker process.

@@ -75,6 +75,8 @@ type Config struct {
 	OTLPEndpoint          string
 	TemporalUI            string
 	RabbitMQManagementURL string
+
+	Codec CodecConfig
 }
 
 // Bounds of the batch settings. A batch is held in memory by a consumer and
@@ -173,6 +175,7 @@ func flagSet(name string, c *Config) *flag.FlagSet {
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "", "worker: OTLP/HTTP base URL for traces and metrics, e.g. http://127.0.0.1:4318 (empty: none)")
 	fs.StringVar(&c.TemporalUI, "temporal-ui", "http://127.0.0.1:8233", "Temporal Web UI base URL, for the status page's links")
 	fs.StringVar(&c.RabbitMQManagementURL, "rabbitmq-management-url", "http://127.0.0.1:15672", "RabbitMQ management API, for unacked counts (empty: AMQP only, ready counts)")
+	codecFlags(fs, &c.Codec)
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " ($" + envName(f.Name) + ")" })
 	return fs
 }
@@ -186,6 +189,9 @@ func Load(name string, args []string) (Config, []string, error) {
 		return c, nil, err
 	}
 	c.Limits.FloorFractionalQuantity = c.FractionalQuantity == "floor"
+	if err := c.Codec.load(); err != nil {
+		return c, nil, err
+	}
 	return c, fs.Args(), c.Validate()
 }
 
@@ -195,7 +201,10 @@ func Reference() []Option {
 	var opts []Option
 	flagSet("", new(Config)).VisitAll(func(f *flag.Flag) {
 		o := Option{Flag: f.Name, Env: envName(f.Name), Default: f.DefValue, Usage: f.Usage}
-		if s, ok := f.Value.(*secret); ok {
+		switch s := f.Value.(type) {
+		case *secret:
+			o.Default, o.Secret = string(*s), true
+		case *keySecret:
 			o.Default, o.Secret = string(*s), true
 		}
 		opts = append(opts, o)
@@ -262,6 +271,8 @@ func (c Config) ClientOptions(log *slog.Logger) client.Options {
 		HostPort:  c.TemporalAddress,
 		Namespace: c.TemporalNamespace,
 		Logger:    tlog.NewStructuredLogger(log),
+		// Encrypts payloads when codec keys are configured (codec.go).
+		DataConverter: c.DataConverter(),
 	}
 }
 

@@ -83,6 +83,9 @@ func TestEnvironmentNames(t *testing.T) {
 		{"INVSYNC_OTLP_ENDPOINT", "otlp-endpoint", "http://o"},
 		{"INVSYNC_TEMPORAL_UI", "temporal-ui", "http://ui"},
 		{"INVSYNC_RABBITMQ_MANAGEMENT_URL", "rabbitmq-management-url", "http://m"},
+		{"INVSYNC_CODEC_KEYS", "codec-keys", "k1:xxxxx"}, // shown as it would be redacted
+		{"INVSYNC_CODEC_KEY_FILE", "codec-key-file", "keys.txt"},
+		{"INVSYNC_CODEC_CORS_ORIGIN", "codec-cors-origin", "http://ui:8233"},
 	}
 	var documented, want []string
 	for _, o := range Reference() {

@@ -73,9 +73,13 @@ func sortedReasons(m map[string]int64) []reasonCount {
 }
 
 // Handler serves the status page at /, the snapshot at /status.json, the
-// metrics at /metrics, liveness at /healthz and readiness at /readyz.
+// metrics at /metrics, liveness at /healthz, readiness at /readyz and, when
+// configured, the payload codec under /codec/.
 func (m *Monitor) Handler(metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	if m.cfg.Codec != nil {
+		mux.Handle("/codec/", m.cfg.Codec)
+	}
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

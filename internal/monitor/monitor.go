@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"sync"
 	"time"
@@ -95,6 +96,9 @@ type Config struct {
 	Checks map[string]func(context.Context) error
 	// WebUI, Namespace and PollerID build the links to the Temporal Web UI.
 	WebUI, Namespace, PollerID string
+	// Codec serves Temporal's remote codec protocol under /codec/, for the
+	// Web UI and the CLI to read encrypted payloads; nil: not served.
+	Codec http.Handler
 	// Every is the sampling period; zero is DefaultEvery.
 	Every  time.Duration
 	Logger *slog.Logger

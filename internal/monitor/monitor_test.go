@@ -3,8 +3,10 @@ package monitor
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -317,4 +319,30 @@ func TestReconcileShowsOnThePage(t *testing.T) {
 	f.reconciles.err = errors.New("reconcile runs: unavailable")
 	require.Nil(t, f.mon.Sample(ctx).Reconcile)
 	require.Contains(t, page(), `<p class="error">reconcile runs: unavailable</p>`)
+}
+
+// TestCodecEndpointOnlyWhenConfigured: /codec/ reaches the codec when there
+// is one, and is absent (404) when payloads are not encrypted.
+func TestCodecEndpointOnlyWhenConfigured(t *testing.T) {
+	codec := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "codec "+r.Method+" "+r.URL.Path)
+	})
+	for _, tt := range []struct {
+		name  string
+		codec http.Handler
+		code  int
+		body  string
+	}{
+		{"configured", codec, http.StatusOK, "codec POST /codec/decode"},
+		{"not configured", nil, http.StatusNotFound, "404 page not found\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			f.mon.cfg.Codec = tt.codec
+			rec := httptest.NewRecorder()
+			f.mon.Handler(f.tel.Handler()).ServeHTTP(rec, httptest.NewRequest("POST", "/codec/decode", strings.NewReader("{}")))
+			require.Equal(t, tt.code, rec.Code)
+			require.Equal(t, tt.body, rec.Body.String())
+		})
+	}
 }
