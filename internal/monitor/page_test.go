@@ -7,7 +7,6 @@ import (
 	"image/png"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,39 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/invsync/invsync/internal/queue"
+	"github.com/invsync/invsync/internal/testenv"
 	"github.com/invsync/invsync/workflows"
 )
-
-// chromium finds the headless browser that dev/test installs.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("INVSYNC_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("headless Chromium is needed for the status page test: run dev/test, which installs it (or set INVSYNC_CHROMIUM)")
-	return ""
-}
-
-// browse loads url in headless Chromium with the extra flags (--screenshot
-// or --dump-dom) and returns what it printed.
-func browse(t *testing.T, url string, flags ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-		"--disable-component-update", "--disable-sync", "--hide-scrollbars",
-		"--user-data-dir=" + t.TempDir(), "--window-size=1000,1400"}, flags...)
-	cmd := exec.CommandContext(ctx, chromium(t), append(args, url)...)
-	cmd.Dir = t.TempDir()
-	out, err := cmd.Output()
-	require.NoError(t, err, "chromium %v", flags)
-	return string(out)
-}
 
 // TestStatusPageInChromium renders the status page of a sync 40% through
 // its backlog in a real browser, and checks both what it says and what it
@@ -66,7 +35,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	srv := httptest.NewServer(f.mon.Handler(f.tel.Handler()))
 	defer srv.Close()
 
-	dom := browse(t, srv.URL+"/", "--dump-dom")
+	dom := testenv.Browse(t, srv.URL+"/", "--dump-dom")
 	for _, want := range []string{
 		`id="state" class="state polling">polling<`,
 		`4,000 rows (40.0 %)`,
@@ -80,7 +49,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	require.NotContains(t, dom, "measuring", "the rate is known after two samples")
 
 	shot := filepath.Join(t.TempDir(), "status.png")
-	browse(t, srv.URL+"/", "--screenshot="+shot)
+	testenv.Browse(t, srv.URL+"/", "--screenshot="+shot)
 	file, err := os.Open(shot)
 	require.NoError(t, err)
 	defer file.Close()

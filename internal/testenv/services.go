@@ -207,8 +207,8 @@ func (s *server) logTail() string {
 	return string(b)
 }
 
-// freePorts returns n distinct TCP ports free on 127.0.0.1 now.
-func freePorts(t testing.TB, n int) []int {
+// FreePorts returns n distinct TCP ports free on 127.0.0.1 now.
+func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
 	for range n {
@@ -263,7 +263,7 @@ func StartRabbitMQ(t testing.TB) *RabbitMQ {
 		t.Fatalf("epmd (Erlang) is needed for a test RabbitMQ node (dev/test installs RabbitMQ): %v", err)
 	}
 	dir := t.TempDir()
-	ports := freePorts(t, 3)
+	ports := FreePorts(t, 3)
 	port, distPort, epmdPort := ports[0], ports[1], ports[2]
 	writeFiles(t, dir, map[string]string{
 		"enabled_plugins": "[].\n",
@@ -387,7 +387,7 @@ func StartPostgres(t testing.TB) *Postgres {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
 
-	p := &Postgres{server: newServer(t, "postgres", dir), port: freePorts(t, 1)[0]}
+	p := &Postgres{server: newServer(t, "postgres", dir), port: FreePorts(t, 1)[0]}
 	p.command = func() *exec.Cmd {
 		cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(p.port), "-k", data,
 			"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off")
@@ -451,7 +451,7 @@ func StartTemporal(t testing.TB) *Temporal {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	s := &Temporal{server: newServer(t, "temporal", dir), port: freePorts(t, 1)[0]}
+	s := &Temporal{server: newServer(t, "temporal", dir), port: FreePorts(t, 1)[0]}
 	s.command = func() *exec.Cmd {
 		return exec.Command(cli, "server", "start-dev", "--ip", "127.0.0.1", "--port", strconv.Itoa(s.port), "--headless",
 			"--db-filename", filepath.Join(dir, "temporal.db"), "--log-level", "error", "--namespace", "default")
