@@ -2,7 +2,6 @@ package tests
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,34 +43,9 @@ func TestERPSeesOneQueryAtATime(t *testing.T) {
 	second := p.startAnotherWorker()
 	p.run("starter")
 
-	admin, err := pgx.Connect(ctx, p.erpDSN)
-	require.NoError(t, err)
-	defer admin.Close(ctx)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var most, samples, busy int
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			var n int
-			if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-				WHERE datname = current_database() AND usename = $1 AND state = 'active'`, demoerp.Reader).Scan(&n); err != nil {
-				return
-			}
-			samples++
-			if n > 0 {
-				busy++
-			}
-			most = max(most, n)
-		}
-	})
+	sampler := sampleERP(t, p)
 	p.waitConverged(ctx, 3*time.Minute, nil)
-	close(stop)
-	wg.Wait()
+	most, samples, busy := sampler()
 	t.Logf("%d samples of the ERP's sessions, %d with a query running, at most %d at once", samples, busy, most)
 	require.Positive(t, busy, "the sampler saw the pipeline's queries")
 	require.Equal(t, 1, most, "one ERP query at a time")
