@@ -9,6 +9,10 @@
 //	dlq replay (-all [-reason CODE] | ID...)
 //	dlq purge (-all [-reason CODE] | ID...) [-yes]
 //
+// Every operation records who runs it (-operator, else $INVSYNC_OPERATOR,
+// else the OS user) in its workflow's memo, which the Web UI shows; a purge
+// also passes it in its input, and is refused without one.
+//
 // Flags, the configuration's and the command's, may come anywhere: before the
 // command, between IDs or after them.
 package main
@@ -24,6 +28,7 @@ import (
 	"maps"
 	"os"
 	"os/signal"
+	"os/user"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,6 +52,7 @@ const usage = `usage: dlq [flags] command [flags] [ID...]
   replay (-all [-reason CODE] | ID...)   run them through validation and pricing again
   purge (-all [-reason CODE] | ID...)    remove them for good (asks first unless -yes)
 every command takes -wait D: how long to wait for the worker (default 1m)
+  and -operator NAME: who runs it, recorded with it (default $INVSYNC_OPERATOR, else the OS user; purge needs one)
 flags may come anywhere; "dlq -h" lists them all, the configuration's too`
 
 func main() {
@@ -82,6 +88,8 @@ type invocation struct {
 	all    bool
 	yes    bool
 	wait   time.Duration
+	// operator is who runs the command, "" when nobody could be named.
+	operator string
 	// config holds the configuration flags, for config.Load.
 	config []string
 	flags  *flag.FlagSet
@@ -89,10 +97,10 @@ type invocation struct {
 
 // commandFlags are the flags each command takes.
 var commandFlags = map[string][]string{
-	"list":   {"limit", "reason", "wait"},
-	"show":   {"wait"},
-	"replay": {"all", "reason", "wait"},
-	"purge":  {"all", "reason", "yes", "wait"},
+	"list":   {"limit", "reason", "wait", "operator"},
+	"show":   {"wait", "operator"},
+	"replay": {"all", "reason", "wait", "operator"},
+	"purge":  {"all", "reason", "yes", "wait", "operator"},
 }
 
 // configFlag passes a configuration flag on to config.Load, so that one flag
@@ -120,6 +128,8 @@ func parse(args []string) (invocation, error) {
 	fs.BoolVar(&inv.all, "all", false, "replay, purge: every letter (narrowed by -reason)")
 	fs.BoolVar(&inv.yes, "yes", false, "purge: without asking")
 	fs.DurationVar(&inv.wait, "wait", time.Minute, "how long to wait for the worker to answer")
+	fs.StringVar(&inv.operator, "operator", "", "who runs the operation, recorded with it "+
+		"(default $"+operatorEnv+", else the OS user; a purge is refused without one)")
 	for _, o := range config.Reference() {
 		fs.Var(configFlag{name: o.Flag, args: &inv.config}, o.Flag, o.Usage)
 	}
@@ -147,6 +157,9 @@ func parse(args []string) (invocation, error) {
 	if len(misplaced) > 0 {
 		return inv, fmt.Errorf("%s does not take %s", inv.cmd, strings.Join(misplaced, ", "))
 	}
+	if err := inv.resolveOperator(); err != nil {
+		return inv, err
+	}
 	switch inv.cmd {
 	case "list":
 		err = inv.listInput().Validate()
@@ -156,6 +169,46 @@ func parse(args []string) (invocation, error) {
 		err = inv.selection().Validate()
 	}
 	return inv, err
+}
+
+// operatorEnv names the operator when -operator does not.
+const operatorEnv = "INVSYNC_OPERATOR"
+
+// currentUser is the OS user running the command.
+var currentUser = user.Current
+
+// resolveOperator names who runs the command: -operator, else
+// $INVSYNC_OPERATOR, else the OS user. A purge without one is refused, as
+// is a name that is not plain (see workflows.ValidateOperator).
+func (inv *invocation) resolveOperator() error {
+	from := "-operator"
+	if inv.operator == "" {
+		inv.operator, from = os.Getenv(operatorEnv), "$"+operatorEnv
+	}
+	var whyNoUser error
+	if inv.operator == "" {
+		from = "the OS user name"
+		u, err := currentUser()
+		if err == nil {
+			inv.operator = u.Username
+		} else {
+			whyNoUser = err
+		}
+	}
+	if inv.operator == "" {
+		if inv.cmd != "purge" {
+			return nil
+		}
+		why := "the OS user has no name"
+		if whyNoUser != nil {
+			why = "the OS user name could not be found: " + whyNoUser.Error()
+		}
+		return fmt.Errorf("purge must say who runs it: give -operator NAME or set $%s (%s)", operatorEnv, why)
+	}
+	if err := workflows.ValidateOperator(inv.operator); err != nil {
+		return fmt.Errorf("%s: %w", from, err)
+	}
+	return nil
 }
 
 // parseAnywhere parses flags before, between and after positional arguments:
@@ -203,7 +256,7 @@ func run(ctx context.Context, cfg config.Config, inv invocation, stdin io.Reader
 		if inv.reason != "" {
 			what += " with reason " + quote(inv.reason)
 		}
-		fmt.Fprintf(out, "purge %s for good? type yes: ", what)
+		fmt.Fprintf(out, "purge %s for good, as %s? type yes: ", what, quote(inv.operator))
 		answer, _ := bufio.NewReader(stdin).ReadString('\n')
 		if strings.TrimSpace(answer) != "yes" {
 			return errors.New("purge: not confirmed, nothing removed")
@@ -215,7 +268,7 @@ func run(ctx context.Context, cfg config.Config, inv invocation, stdin io.Reader
 		return err
 	}
 	defer tc.Close()
-	op := operation{tc: tc, cfg: cfg, out: out, wait: inv.wait}
+	op := operation{tc: tc, cfg: cfg, out: out, wait: inv.wait, operator: inv.operator}
 
 	switch inv.cmd {
 	case "list":
@@ -240,12 +293,12 @@ func run(ctx context.Context, cfg config.Config, inv invocation, stdin io.Reader
 		}
 		printReplay(out, res)
 	case "purge":
-		var res activities.PurgeDeadLettersResult
-		in := workflows.PurgeInput{SelectDeadLetters: inv.selection(), Confirm: true}
+		var res workflows.PurgeResult
+		in := workflows.PurgeInput{SelectDeadLetters: inv.selection(), Confirm: true, Operator: inv.operator}
 		if err := op.execute(ctx, "PurgeDeadLetters", workflows.PurgeDeadLetters, in, &res); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "purged %d\n", res.Purged)
+		fmt.Fprintf(out, "purged %d, asked by %s\n", res.Purged, quote(res.Operator))
 		printIDs(out, "purged", res.Purged, res.PurgedIDs)
 		printIDs(out, "not found", len(res.NotFound), res.NotFound)
 	}
@@ -253,11 +306,16 @@ func run(ctx context.Context, cfg config.Config, inv invocation, stdin io.Reader
 }
 
 type operation struct {
-	tc   client.Client
-	cfg  config.Config
-	out  io.Writer
-	wait time.Duration
+	tc       client.Client
+	cfg      config.Config
+	out      io.Writer
+	wait     time.Duration
+	operator string
 }
+
+// memoOperator is the memo field naming who ran an operation, shown in the
+// Web UI.
+const memoOperator = "operator"
 
 // execute runs one operation's workflow to its end, after printing the
 // temporal CLI call that does the same.
@@ -267,13 +325,24 @@ func (o operation) execute(ctx context.Context, name string, wf, in, result any)
 		return err
 	}
 	id := fmt.Sprintf("invsync-dlq-%s-%d", strings.ToLower(strings.TrimSuffix(name, "DeadLetters")), time.Now().UnixNano())
-	fmt.Fprintf(o.out, "# temporal workflow execute --type %s --task-queue %s --workflow-id %s --input %s\n",
-		name, o.cfg.ApplyTaskQueue, id, shellQuote(asciiJSON(input)))
+	var memo map[string]any
+	memoFlag := ""
+	if o.operator != "" {
+		memo = map[string]any{memoOperator: o.operator}
+		value, err := json.Marshal(o.operator)
+		if err != nil {
+			return err
+		}
+		memoFlag = " --memo " + shellQuote(memoOperator+"="+asciiJSON(value))
+	}
+	fmt.Fprintf(o.out, "# temporal workflow execute --type %s --task-queue %s --workflow-id %s%s --input %s\n",
+		name, o.cfg.ApplyTaskQueue, id, memoFlag, shellQuote(asciiJSON(input)))
 	run, err := o.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: o.cfg.ApplyTaskQueue,
 		// An operation nobody picks up (no worker running) ends by itself.
 		WorkflowExecutionTimeout: time.Hour,
+		Memo:                     memo,
 	}, wf, in)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", name, err)

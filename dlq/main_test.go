@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os/user"
 	"strings"
 	"testing"
 	"time"
@@ -132,4 +133,39 @@ func TestPrintIDsSaysWhenItShowsSome(t *testing.T) {
 	printIDs(&out, "not found", 1, []string{"c"})
 	printIDs(&out, "skipped", 0, nil)
 	require.Equal(t, "purged (the first 2 of 10000): a b\nnot found: c\n", out.String())
+}
+
+func TestOperatorComesFromTheFlagTheEnvironmentOrTheOSUser(t *testing.T) {
+	osUser := func() (*user.User, error) { return &user.User{Username: "osuser"}, nil }
+	noUser := func() (*user.User, error) { return nil, user.UnknownUserIdError(4242) }
+	for _, tt := range []struct {
+		args, env string
+		user      func() (*user.User, error)
+		want, err string
+	}{
+		{args: "purge ab12 -operator alice", env: "bob", user: osUser, want: "alice"},
+		{args: "-operator=alice purge -all", user: noUser, want: "alice"},
+		{args: "purge ab12", env: "bob", user: osUser, want: "bob"},
+		{args: "purge ab12", user: osUser, want: "osuser"},
+		{args: "list", user: noUser, want: ""},
+		{args: "replay -all", user: noUser, want: ""},
+		{args: "purge ab12 -yes", user: noUser,
+			err: "purge must say who runs it: give -operator NAME or set $INVSYNC_OPERATOR (the OS user name could not be found: user: unknown userid 4242)"},
+		{args: "list -operator", user: osUser, err: "flag needs an argument: -operator"},
+		{args: "purge ab12", env: "bob\x1b[2J", user: osUser, err: "$INVSYNC_OPERATOR: operator"},
+		{args: "list -operator " + strings.Repeat("x", 129), user: osUser, err: "-operator: operator: 129 bytes, at most 128"},
+	} {
+		t.Run(tt.args, func(t *testing.T) {
+			t.Setenv(operatorEnv, tt.env)
+			currentUser = tt.user
+			t.Cleanup(func() { currentUser = user.Current })
+			inv, err := parse(strings.Fields(tt.args))
+			if tt.err != "" {
+				require.ErrorContains(t, err, tt.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, inv.operator)
+		})
+	}
 }

@@ -17,6 +17,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/invsync/invsync/internal/deadletter"
 	"github.com/invsync/invsync/internal/inventory"
@@ -152,15 +153,35 @@ func TestPricingRulesAndDeadLetterOperations(t *testing.T) {
 	}, 30*time.Second, 500*time.Millisecond, "the broker's dead letter is ingested")
 	require.Contains(t, p.run("dlq", "replay", broker), "replayed 1: 0 applied, 1 already superseded")
 
-	// Purge asks first, and -yes may come after the ID.
-	_, err = p.runInput("no\n", "dlq", "purge", "-all")
+	// Purge asks first, as whom, and -yes may come after the ID.
+	out, err = p.runInput("no\n", "dlq", "purge", "-all", "-operator", "alice")
 	require.Error(t, err)
+	require.Contains(t, out, "purge every dead letter for good, as alice? type yes:")
 	require.Equal(t, 1, p.deadLetterCount(ctx), "nothing was purged")
-	out = p.run("dlq", "purge", poison, "-yes")
-	require.Contains(t, out, "purged 1\npurged: "+poison)
+	// A purge must name its operator: one started without (a client that
+	// predates it) is refused before anything is removed.
+	out, err = temporalCmd(t, "workflow", "execute", "--type", "PurgeDeadLetters", "--task-queue", p.source+"-apply",
+		"--input", `{"all":true,"confirm":true}`)
+	require.Error(t, err)
+	require.Contains(t, out, "must say who asks")
+	require.Equal(t, 1, p.deadLetterCount(ctx), "nothing was purged")
+	out = p.run("dlq", "purge", poison, "-yes", "-operator", "alice")
+	require.Contains(t, out, "purged 1, asked by alice\npurged: "+poison)
+	// Who purged is in the workflow's result and, for the Web UI, its memo.
+	wfID = regexp.MustCompile(`--workflow-id (\S+)`).FindStringSubmatch(out)[1]
+	require.Contains(t, out, `--memo 'operator="alice"'`)
+	desc, err = temporal.Client().DescribeWorkflowExecution(ctx, wfID, "")
+	require.NoError(t, err)
+	var memo string
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayload(
+		desc.WorkflowExecutionInfo.GetMemo().GetFields()["operator"], &memo))
+	require.Equal(t, "alice", memo)
+	require.Regexp(t, `"msg":"dead letters purged".*"operator":"alice"`, p.logs.String(), "and in the worker's log")
 	require.Contains(t, p.run("dlq", "list"), "no dead letters")
+	// Without -operator, $INVSYNC_OPERATOR names who asks.
+	p.env = append(p.env, "INVSYNC_OPERATOR=bob")
 	out = p.run("dlq", "-yes", "purge", poison)
-	require.Contains(t, out, "purged 0\nnot found: "+poison)
+	require.Contains(t, out, "purged 0, asked by bob\nnot found: "+poison)
 	p.stopWorker(30 * time.Second)
 }
 
@@ -193,8 +214,8 @@ func TestTenThousandDeadLettersInOneOperation(t *testing.T) {
 	require.Equal(t, n, p.deadLetterCount(ctx), "each letter rejected again stays one letter")
 	require.Less(t, p.resultSize(ctx, out), 16<<10)
 
-	out = p.run("dlq", "purge", "-all", "-yes")
-	require.Contains(t, out, fmt.Sprintf("purged %d\npurged (the first 100 of %d): ", n, n))
+	out = p.run("dlq", "purge", "-all", "-yes", "-operator", "alice")
+	require.Contains(t, out, fmt.Sprintf("purged %d, asked by alice\npurged (the first 100 of %d): ", n, n))
 	require.Zero(t, p.deadLetterCount(ctx))
 	require.Less(t, p.resultSize(ctx, out), 16<<10)
 	p.stopWorker(30 * time.Second)

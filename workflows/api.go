@@ -206,14 +206,17 @@ type ApplyResult struct {
 }
 
 // PurgeInput selects letters to remove for good. Confirm must be true: a
-// purge cannot be undone.
+// purge cannot be undone. Operator names who asks (see ValidateOperator); a
+// purge without one is refused, and the name is logged and returned with
+// the result.
 //
 // The other dead-letter workflows take and return the activities' own types
 // (activities.ListDeadLettersInput, ShowDeadLettersInput, SelectDeadLetters
 // and their results): each passes its input straight to one activity.
 type PurgeInput struct {
 	activities.SelectDeadLetters
-	Confirm bool `json:"confirm"`
+	Confirm  bool   `json:"confirm"`
+	Operator string `json:"operator,omitempty"`
 }
 
 // ReconcileWorkflowID is the fixed ID of the reconcile of a source, and of

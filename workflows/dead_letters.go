@@ -1,7 +1,12 @@
 package workflows
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -82,17 +87,60 @@ func ReplayDeadLetters(ctx workflow.Context, in activities.SelectDeadLetters) (a
 	return out, err
 }
 
-// PurgeDeadLetters removes letters for good, once confirmed.
-func PurgeDeadLetters(ctx workflow.Context, in PurgeInput) (activities.PurgeDeadLettersResult, error) {
-	var out activities.PurgeDeadLettersResult
+// MaxOperatorLength bounds an operator's name, in bytes.
+const MaxOperatorLength = 128
+
+// ValidateOperator says what is wrong with the name of an operator who asks
+// for a destructive operation: it must be a plain name (a login, an e-mail
+// address), printable, without surrounding spaces, of at most
+// MaxOperatorLength bytes.
+func ValidateOperator(name string) error {
+	switch {
+	case name == "":
+		return errors.New("no operator: a purge removes dead letters for good, so it must say who asks " +
+			`(input "operator"; the dlq command's -operator, $INVSYNC_OPERATOR or the OS user)`)
+	case len(name) > MaxOperatorLength:
+		return fmt.Errorf("operator: %d bytes, at most %d", len(name), MaxOperatorLength)
+	case !utf8.ValidString(name):
+		return errors.New("operator: not UTF-8")
+	case strings.TrimSpace(name) != name:
+		return fmt.Errorf("operator %q: spaces around the name", name)
+	case strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+		return fmt.Errorf("operator %q: control or other unprintable characters", name)
+	}
+	return nil
+}
+
+// PurgeResult is what a purge removed, and who asked for it.
+type PurgeResult struct {
+	activities.PurgeDeadLettersResult
+	Operator string `json:"operator,omitempty"`
+}
+
+// PurgeDeadLetters removes letters for good, once confirmed by a named
+// operator, whom it logs and returns with the counts.
+func PurgeDeadLetters(ctx workflow.Context, in PurgeInput) (PurgeResult, error) {
+	out := PurgeResult{Operator: in.Operator}
 	if !in.Confirm {
 		return out, temporal.NewNonRetryableApplicationError(
 			"a purge removes dead letters for good: run it again with confirm: true", "Unconfirmed", nil)
 	}
+	if err := ValidateOperator(in.Operator); err != nil {
+		errType := "InvalidOperator"
+		if in.Operator == "" {
+			errType = "OperatorRequired"
+		}
+		return out, temporal.NewNonRetryableApplicationError(err.Error(), errType, nil)
+	}
 	if err := in.Validate(); err != nil {
 		return out, dlqInputError(err)
 	}
+	log := workflow.GetLogger(ctx)
+	log.Info("purge of dead letters", "operator", in.Operator, "all", in.All, "ids", len(in.IDs), "reason", in.Reason)
 	var a *activities.Applier
-	err := workflow.ExecuteActivity(chunkedOptions(ctx), a.PurgeDeadLetters, in.SelectDeadLetters).Get(ctx, &out)
+	err := workflow.ExecuteActivity(chunkedOptions(ctx), a.PurgeDeadLetters, in.SelectDeadLetters).Get(ctx, &out.PurgeDeadLettersResult)
+	if err == nil {
+		log.Info("dead letters purged", "operator", in.Operator, "purged", out.Purged, "not_found", len(out.NotFound))
+	}
 	return out, err
 }

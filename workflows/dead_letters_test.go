@@ -2,6 +2,8 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/mock"
@@ -31,8 +33,11 @@ func TestDLQWorkflowsRefuseBadInputBeforeAnyActivity(t *testing.T) {
 		input    any
 		errType  string
 	}{
-		{"purge unconfirmed", PurgeDeadLetters, PurgeInput{SelectDeadLetters: activities.SelectDeadLetters{All: true}}, "Unconfirmed"},
-		{"purge of nothing", PurgeDeadLetters, PurgeInput{Confirm: true}, "InvalidInput"},
+		{"purge unconfirmed", PurgeDeadLetters, PurgeInput{SelectDeadLetters: activities.SelectDeadLetters{All: true}, Operator: "alice"}, "Unconfirmed"},
+		{"purge of nothing", PurgeDeadLetters, PurgeInput{Confirm: true, Operator: "alice"}, "InvalidInput"},
+		{"purge without operator", PurgeDeadLetters, PurgeInput{SelectDeadLetters: activities.SelectDeadLetters{All: true}, Confirm: true}, "OperatorRequired"},
+		{"purge by an operator with a control character", PurgeDeadLetters,
+			PurgeInput{SelectDeadLetters: activities.SelectDeadLetters{All: true}, Confirm: true, Operator: "alice\x1b[2J"}, "InvalidOperator"},
 		{"replay of nothing", ReplayDeadLetters, activities.SelectDeadLetters{}, "InvalidInput"},
 		{"replay of IDs and all", ReplayDeadLetters, activities.SelectDeadLetters{Filter: deadletter.Filter{IDs: []string{"a"}}, All: true}, "InvalidInput"},
 		{"list too long", ListDeadLetters, activities.ListDeadLettersInput{Limit: activities.MaxListLimit + 1}, "InvalidInput"},
@@ -57,12 +62,47 @@ func TestPurgeConfirmedRemovesTheSelection(t *testing.T) {
 	sel := activities.SelectDeadLetters{Filter: deadletter.Filter{IDs: []string{"abc"}}}
 	e.OnActivity(a.PurgeDeadLetters, mock.Anything, sel).Return(
 		activities.PurgeDeadLettersResult{Purged: 1, PurgedIDs: []string{"abc"}}, nil).Once()
-	e.ExecuteWorkflow(PurgeDeadLetters, PurgeInput{SelectDeadLetters: sel, Confirm: true})
+	e.ExecuteWorkflow(PurgeDeadLetters, PurgeInput{SelectDeadLetters: sel, Confirm: true, Operator: "alice@example.com"})
 	require.NoError(t, e.GetWorkflowError())
-	var out activities.PurgeDeadLettersResult
+	var out PurgeResult
 	require.NoError(t, e.GetWorkflowResult(&out))
 	require.Equal(t, 1, out.Purged)
+	require.Equal(t, []string{"abc"}, out.PurgedIDs)
+	require.Equal(t, "alice@example.com", out.Operator, "the result says who asked")
 	e.AssertExpectations(t)
+}
+
+// TestPurgeFromAnOldClientIsRefused: a client that predates the operator
+// sends a confirmed purge without one; it fails clearly, and nothing runs.
+func TestPurgeFromAnOldClientIsRefused(t *testing.T) {
+	var in PurgeInput // what the old client sent, as the workflow reads it
+	require.NoError(t, json.Unmarshal([]byte(`{"all":true,"confirm":true}`), &in))
+	e := dlqEnv()
+	e.ExecuteWorkflow(PurgeDeadLetters, in)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, e.GetWorkflowError(), &appErr)
+	require.Equal(t, "OperatorRequired", appErr.Type())
+	require.True(t, appErr.NonRetryable())
+	require.Contains(t, appErr.Error(), "must say who asks")
+	e.AssertExpectations(t)
+}
+
+func TestValidateOperator(t *testing.T) {
+	for _, name := range []string{"alice", "alice@example.com", `CORP\alice`, "Zoë Müller", "ops-bot (on call)"} {
+		require.NoError(t, ValidateOperator(name), name)
+	}
+	for name, want := range map[string]string{
+		"":                       "no operator",
+		strings.Repeat("a", 129): "129 bytes, at most 128",
+		"\xffalice":              "not UTF-8",
+		" alice":                 "spaces around",
+		"alice\n":                "spaces around",
+		"al\x00ice":              "unprintable",
+		"alice\u202e":            "unprintable",
+		"alice\tbob":             "unprintable",
+	} {
+		require.ErrorContains(t, ValidateOperator(name), want, "%q", name)
+	}
 }
 
 func TestReplayRetriesATransientFailure(t *testing.T) {
