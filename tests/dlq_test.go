@@ -41,7 +41,8 @@ var (
 // pricing rule and see it in the storefront; break ERP rows and find them in
 // the DLQ with their reasons, however often it is listed; fix the rule and
 // replay; a poison message and a change the broker dead-letters become
-// letters too; purge asks first, and takes -yes anywhere.
+// letters too; purge asks first, takes -yes anywhere, and names its
+// operator, whom the result, the log and the memo record.
 func TestPricingRulesAndDeadLetterOperations(t *testing.T) {
 	ctx := context.Background()
 	rulesPath := filepath.Join(t.TempDir(), "pricing.yaml")
