@@ -31,10 +31,20 @@ import (
 	"github.com/invsync/invsync/internal/queue"
 	"github.com/invsync/invsync/internal/storefront"
 	"github.com/invsync/invsync/internal/telemetry"
+	"github.com/invsync/invsync/internal/version"
 	"github.com/invsync/invsync/workflows"
 )
 
 func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "-version", "--version":
+			fmt.Println("workers", version.String())
+			return
+		case "-healthcheck", "--healthcheck":
+			os.Exit(healthcheck(os.Args[2:]))
+		}
+	}
 	cfg, rest, err := config.Load("workers", os.Args[1:])
 	if err == nil && len(rest) > 0 {
 		err = fmt.Errorf("unexpected arguments %q", rest)
