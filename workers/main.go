@@ -84,7 +84,7 @@ const stickyTimeout = 2 * time.Second
 
 func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log.Info("starting workers",
-		"temporal", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace,
+		"temporal", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace, "temporal_security", cfg.TemporalSecurity(),
 		"erp_driver", cfg.ERP.Driver, "erp", logging.Redact(cfg.ERP.DSN), "erp_view", cfg.ERP.View,
 		"store", logging.Redact(cfg.StoreDSN), "amqp", logging.Redact(cfg.AMQPURL), "queue_prefix", cfg.QueuePrefix,
 		"consumers", cfg.Consumers, "batch_size", cfg.BatchSize)
@@ -126,14 +126,17 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			log.Warn("telemetry shutdown", "error", err)
 		}
 	}()
-	opts := cfg.ClientOptions(log)
+	opts, err := cfg.ClientOptions(log)
+	if err != nil {
+		return err
+	}
 	opts.MetricsHandler = tel.TemporalMetrics()
 	if opts.Interceptors, err = tel.TemporalInterceptors(); err != nil {
 		return err
 	}
 	tc, err := client.DialContext(ctx, opts)
 	if err != nil {
-		return fmt.Errorf("temporal: %w", err)
+		return cfg.DialError(err)
 	}
 	defer tc.Close()
 

@@ -63,6 +63,9 @@ func (c *CodecConfig) load() error {
 // PayloadCodec is the codec of the configured keys, nil when there are none.
 func (c Config) PayloadCodec() *codec.Codec { return c.Codec.codec }
 
+// Enabled reports whether payloads are encrypted.
+func (c CodecConfig) Enabled() bool { return c.codec != nil }
+
 // DataConverter is the Temporal client's data converter: the default one,
 // its payloads encrypted when keys are configured; nil (the SDK's default)
 // when not.

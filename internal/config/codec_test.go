@@ -3,6 +3,8 @@ package config
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,14 +52,20 @@ func TestLoadCodec(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
+			opts, err := c.ClientOptions(slog.New(slog.DiscardHandler))
+			require.NoError(t, err)
 			if tt.encrypt == "" {
 				require.Nil(t, c.PayloadCodec())
 				require.Nil(t, c.DataConverter(), "the SDK's default converter")
-				require.Nil(t, c.ClientOptions(nil).DataConverter)
+				require.Nil(t, opts.DataConverter)
+				require.Nil(t, opts.FailureConverter)
 				return
 			}
 			require.Equal(t, tt.encrypt, c.PayloadCodec().EncryptingKeyID())
-			p, err := c.ClientOptions(nil).DataConverter.ToPayload("SKU-1")
+			// Failures can quote a row: their messages are encrypted too.
+			f := opts.FailureConverter.ErrorToFailure(errors.New("quantity of SKU-1 is negative"))
+			require.NotContains(t, f.String(), "SKU-1")
+			p, err := opts.DataConverter.ToPayload("SKU-1")
 			require.NoError(t, err)
 			require.Equal(t, codec.EncodingEncrypted, string(p.Metadata[converter.MetadataEncoding]))
 		})

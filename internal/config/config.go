@@ -15,7 +15,9 @@ import (
 
 	"github.com/peterbourgon/ff/v3"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
 	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/invsync/invsync/activities"
 	"github.com/invsync/invsync/internal/consumer"
@@ -28,11 +30,20 @@ import (
 
 // Config is every setting.
 type Config struct {
+	// TemporalAddress and TemporalNamespace are resolved by Load: the invsync
+	// flag or variable when given, else the Temporal profile's, else the
+	// flag's default.
 	TemporalAddress   string
 	TemporalNamespace string
-	ERPTaskQueue      string
-	ApplyTaskQueue    string
-	Source            string
+	// temporal is the rest of the Temporal connection (TLS, API key, gRPC
+	// metadata): the SDK's environment configuration, a TOML profile with the
+	// TEMPORAL_* variables over it. A pointer, so that printing a Config
+	// never prints the API key. Nil: plain text, no credentials.
+	temporal *envconfig.ClientConfigProfile
+
+	ERPTaskQueue   string
+	ApplyTaskQueue string
+	Source         string
 
 	ERP               erp.Config
 	ERPPollsPerSecond float64
@@ -123,8 +134,8 @@ func secretVar(fs *flag.FlagSet, p *string, name, value, usage string) {
 // environment variable.
 func flagSet(name string, c *Config) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.StringVar(&c.TemporalAddress, "temporal-address", "127.0.0.1:7233", "Temporal frontend host:port")
-	fs.StringVar(&c.TemporalNamespace, "temporal-namespace", "default", "Temporal namespace")
+	fs.StringVar(&c.TemporalAddress, "temporal-address", "127.0.0.1:7233", "Temporal frontend host:port; when not given, $TEMPORAL_ADDRESS or the Temporal profile's address comes before this default")
+	fs.StringVar(&c.TemporalNamespace, "temporal-namespace", "default", "Temporal namespace; when not given, $TEMPORAL_NAMESPACE or the Temporal profile's namespace comes before this default")
 	fs.StringVar(&c.ERPTaskQueue, "erp-task-queue", workflows.DefaultERPTaskQueue, "task queue of the poller and its ERP activity")
 	fs.StringVar(&c.ApplyTaskQueue, "apply-task-queue", workflows.DefaultApplyTaskQueue, "task queue of ApplyChanges and its activities")
 	fs.StringVar(&c.Source, "source", "erp", "name of the ERP source; the poller's workflow ID is invsync-poll-<source>")
@@ -192,7 +203,34 @@ func Load(name string, args []string) (Config, []string, error) {
 	if err := c.Codec.load(); err != nil {
 		return c, nil, err
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if err := c.loadTemporalProfile(given["temporal-address"], given["temporal-namespace"]); err != nil {
+		return c, nil, err
+	}
 	return c, fs.Args(), c.Validate()
+}
+
+// loadTemporalProfile reads the Temporal connection the way the SDK and the
+// Temporal CLI do: the profile $TEMPORAL_PROFILE (else "default") of the TOML
+// file $TEMPORAL_CONFIG_FILE (else the CLI's, in the user's config
+// directory), with the TEMPORAL_* variables over it. Its address and
+// namespace take the place of the flags' defaults, not of values given to
+// invsync, so an invsync setting always wins over a profile shared with
+// other tools.
+func (c *Config) loadTemporalProfile(addressGiven, namespaceGiven bool) error {
+	p, err := envconfig.LoadClientConfigProfile(envconfig.LoadClientConfigProfileOptions{EnvLookup: nonEmptyEnv{}})
+	if err != nil {
+		return fmt.Errorf("temporal profile (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE): %w", err)
+	}
+	if !addressGiven && p.Address != "" {
+		c.TemporalAddress = p.Address
+	}
+	if !namespaceGiven && p.Namespace != "" {
+		c.TemporalNamespace = p.Namespace
+	}
+	c.temporal = &p
+	return nil
 }
 
 // Reference lists every option, for documentation. Usage is the flag's
@@ -262,27 +300,96 @@ func (c Config) Validate() error {
 	if c.Lookback < 0 || (c.Lookback > 0 && c.LookbackEvery <= 0) {
 		errs = append(errs, errors.New("lookback must not be negative, and lookback-every must be positive when it is set"))
 	}
+	// Reading the certificates here fails a worker at its start, not at its
+	// first connection attempt.
+	if _, err := c.ClientOptions(slog.New(slog.DiscardHandler)); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
-// ClientOptions are the Temporal client's options, logging through log.
-func (c Config) ClientOptions(log *slog.Logger) client.Options {
-	return client.Options{
-		HostPort:  c.TemporalAddress,
-		Namespace: c.TemporalNamespace,
-		Logger:    tlog.NewStructuredLogger(log),
-		// Encrypts payloads when codec keys are configured (codec.go).
-		DataConverter: c.DataConverter(),
+// nonEmptyEnv is the environment with empty variables taken as unset, as
+// for the INVSYNC_ variables: envconfig takes TEMPORAL_TLS_SERVER_NAME= (as
+// a compose file or unit may write it) as a TLS setting, and so turns TLS on.
+type nonEmptyEnv struct{}
+
+func (nonEmptyEnv) Environ() []string { return os.Environ() }
+
+func (nonEmptyEnv) LookupEnv(key string) (string, bool) {
+	v := os.Getenv(key)
+	return v, v != ""
+}
+
+// ClientOptions are the Temporal client's options, logging through log: the
+// address and namespace of c, with TLS and credentials from the Temporal
+// profile. It reads the certificate files, so a renewed certificate is taken
+// up by the next process.
+func (c Config) ClientOptions(log *slog.Logger) (client.Options, error) {
+	var opts client.Options
+	if p := c.temporal; p != nil {
+		// A remote codec server would have to encode every payload this
+		// worker writes; invsync encodes with its own keys instead, and
+		// ignoring the profile's would write payloads it did not ask for.
+		if p.Codec != nil && p.Codec.Endpoint != "" {
+			return client.Options{}, errors.New("temporal profile: a codec endpoint (TEMPORAL_CODEC_ENDPOINT or the profile's codec) is not supported: invsync encrypts payloads itself (-codec-keys, -codec-key-file)")
+		}
+		var err error
+		if opts, err = p.ToClientOptions(envconfig.ToClientOptionsRequest{}); err != nil {
+			return client.Options{}, fmt.Errorf("temporal profile (TEMPORAL_TLS_* or the profile's tls): %w", err)
+		}
 	}
+	opts.HostPort = c.TemporalAddress
+	opts.Namespace = c.TemporalNamespace
+	opts.Logger = tlog.NewStructuredLogger(log)
+	// Encrypts payloads when codec keys are configured (codec.go), and then
+	// failure messages and stack traces too: they can quote a row.
+	opts.DataConverter = c.DataConverter()
+	if c.Codec.Enabled() {
+		opts.FailureConverter = temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{
+			DataConverter: opts.DataConverter, EncodeCommonAttributes: true,
+		})
+	}
+	return opts, nil
+}
+
+// TemporalSecurity says how the Temporal connection is secured, for the
+// start-up log: "plain text", "TLS" or "mTLS", and "+ API key" when one is
+// set. It never shows the key.
+func (c Config) TemporalSecurity() string {
+	opts, err := c.ClientOptions(slog.New(slog.DiscardHandler))
+	if err != nil {
+		return "invalid"
+	}
+	s := "plain text"
+	if t := opts.ConnectionOptions.TLS; t != nil {
+		s = "TLS"
+		if len(t.Certificates) > 0 {
+			s = "mTLS"
+		}
+	}
+	if opts.Credentials != nil {
+		s += " + API key"
+	}
+	return s
+}
+
+// DialError says where a failed connection went and how it was secured: a
+// frontend that wants TLS answers plain text with no more than an EOF.
+func (c Config) DialError(err error) error {
+	return fmt.Errorf("temporal at %s over %s: %w", c.TemporalAddress, c.TemporalSecurity(), err)
 }
 
 // DialCommand connects a short-lived command (the starter, dlq) to Temporal,
 // logging only its warnings.
 func (c Config) DialCommand(ctx context.Context) (client.Client, error) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	tc, err := client.DialContext(ctx, c.ClientOptions(log))
+	opts, err := c.ClientOptions(log)
 	if err != nil {
-		return nil, fmt.Errorf("temporal: %w", err)
+		return nil, err
+	}
+	tc, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, c.DialError(err)
 	}
 	return tc, nil
 }

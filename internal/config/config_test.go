@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,12 +12,28 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// setenv gives every setting's environment variable the value in m, and
-// the others none, whatever the environment of the test holds.
+// setenv gives every setting's environment variable, and each TEMPORAL_
+// variable of the SDK's environment configuration, the value in m, and the
+// others none, whatever the environment of the test holds. The Temporal
+// config file is m's or none, never the CLI's file of whoever runs the test.
 func setenv(t *testing.T, m map[string]string) {
 	for _, o := range Reference() {
 		t.Setenv(o.Env, m[o.Env])
 	}
+	for _, name := range []string{
+		"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "TEMPORAL_PROFILE",
+		"TEMPORAL_CLIENT_AUTHORITY", "TEMPORAL_CODEC_ENDPOINT", "TEMPORAL_CODEC_AUTH",
+		"TEMPORAL_TLS", "TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION",
+		"TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+		"TEMPORAL_TLS_CLIENT_CERT_DATA", "TEMPORAL_TLS_CLIENT_KEY_DATA", "TEMPORAL_TLS_SERVER_CA_CERT_DATA",
+	} {
+		t.Setenv(name, m[name])
+	}
+	file := m["TEMPORAL_CONFIG_FILE"]
+	if file == "" {
+		file = filepath.Join(t.TempDir(), "absent.toml")
+	}
+	t.Setenv("TEMPORAL_CONFIG_FILE", file)
 }
 
 func TestLoadPrefersFlagsOverEnvironmentOverDefaults(t *testing.T) {
