@@ -17,6 +17,9 @@ import (
 //go:embed status.html
 var statusHTML string
 
+//go:embed status.js
+var statusJS string
+
 var page = template.Must(template.New("status").Funcs(template.FuncMap{
 	"since": func(now, t time.Time) string {
 		if t.IsZero() {
@@ -45,7 +48,25 @@ var page = template.Must(template.New("status").Funcs(template.FuncMap{
 	"rate":    func(r float64) string { return group(int64(r + 0.5)) },
 	"reasons": sortedReasons,
 	"ts":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000") },
+	"age": func(now, t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return approx(max(now.Sub(t), 0)) + " ago"
+	},
+	// script is the page's own script, inlined: the page loads nothing
+	// from elsewhere.
+	"script": func() template.JS { return template.JS(statusJS) },
 }).Parse(statusHTML))
+
+// pageData is what the status page shows: the latest sample, the charts
+// of the last hour, and the SKU asked for (?sku=), which the page's script
+// explains.
+type pageData struct {
+	Snapshot
+	Charts []ChartView
+	SKU    string
+}
 
 func group(n int64) string {
 	s := fmt.Sprint(n)
@@ -90,9 +111,11 @@ func (m *Monitor) Handler(metrics http.Handler) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(m.Snapshot())
 	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		s := m.Snapshot()
+		data := pageData{Snapshot: s, Charts: charts(m.History(), s.At, m.cfg.Every), SKU: r.URL.Query().Get("sku")}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := page.Execute(w, m.Snapshot()); err != nil {
+		if err := page.Execute(w, data); err != nil {
 			m.cfg.Logger.Error("status page", "error", err)
 		}
 	})

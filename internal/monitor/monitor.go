@@ -61,10 +61,30 @@ type QueueDepths interface {
 }
 
 // DeadLetterCounter counts the dead letters kept (in the storefront's
-// PostgreSQL). The DLQ's depth is read there, not from the broker: the
-// broker's dead-letter queue only passes letters on to the store.
+// PostgreSQL) and lists the newest. The DLQ's depth is read there, not from
+// the broker: the broker's dead-letter queue only passes letters on to the
+// store.
 type DeadLetterCounter interface {
 	CountDeadLetters(ctx context.Context) (deadletter.Counts, error)
+	// ListDeadLetters returns up to limit letters of the filter, most
+	// recently written first, without their payloads.
+	ListDeadLetters(ctx context.Context, f deadletter.Filter, limit int) ([]deadletter.Letter, error)
+}
+
+// NewestLetters is how many of the newest dead letters a sample lists.
+const NewestLetters = 10
+
+// RecentLetter is one of the newest dead letters, as the status page lists
+// it.
+type RecentLetter struct {
+	ID      string `json:"id"`
+	SKU     string `json:"sku,omitempty"`
+	Stage   string `json:"stage"`
+	Reason  string `json:"reason"`
+	Message string `json:"message,omitempty"`
+	// At is when the letter was last written.
+	At       time.Time `json:"at"`
+	Attempts int       `json:"attempts"`
 }
 
 // Gauges the monitor samples.
@@ -111,6 +131,10 @@ type Snapshot struct {
 	Poller      *workflows.PollStatus `json:"poller,omitempty"`
 	PollerRunID string                `json:"poller_run_id,omitempty"`
 	PollerError string                `json:"poller_error,omitempty"`
+	// FailingSince is the first of the samples in a row, up to this one,
+	// in which the poller was failing or could not be reached; zero when
+	// it is neither.
+	FailingSince time.Time `json:"failing_since,omitzero"`
 	// CursorLag is the ERP's clock (as of the last poll, moved on by the
 	// time since) minus the time up to which every row has been read.
 	CursorLag time.Duration `json:"cursor_lag"`
@@ -128,6 +152,8 @@ type Snapshot struct {
 
 	// DeadLetters counts the DLQ; nil until counted.
 	DeadLetters *deadletter.Counts `json:"dead_letters,omitempty"`
+	// NewestDeadLetters are the NewestLetters most recently written.
+	NewestDeadLetters []RecentLetter `json:"newest_dead_letters,omitempty"`
 	// Stuck are the batches whose upsert has kept failing for
 	// activities.StuckAfter or more.
 	Stuck           []activities.StuckBatch `json:"stuck"`
@@ -189,6 +215,9 @@ func (p Progress) Percent() float64 {
 type Monitor struct {
 	cfg Config
 
+	// now is the clock samples are taken by.
+	now     func() time.Time
+	charts  *History
 	mu      sync.Mutex
 	last    Snapshot
 	history []sample // processed counts over the last minute, for the rate
@@ -213,7 +242,7 @@ func New(cfg Config, meter metric.Meter) (*Monitor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Monitor{cfg: cfg}
+	m := &Monitor{cfg: cfg, now: time.Now, charts: NewHistory(cfg.Every)}
 	m.last.PollerURL, m.last.BatchesURL = m.links("")
 	return m, m.registerGauges(meter)
 }
@@ -243,7 +272,7 @@ func (m *Monitor) Snapshot() Snapshot {
 func (m *Monitor) Sample(ctx context.Context) Snapshot {
 	ctx, cancel := context.WithTimeout(ctx, 4*time.Second)
 	defer cancel()
-	s := Snapshot{At: time.Now()}
+	s := Snapshot{At: m.now()}
 
 	status, runID, err := m.cfg.Poller.PollerStatus(ctx)
 	if err != nil {
@@ -284,13 +313,22 @@ func (m *Monitor) Sample(ctx context.Context) Snapshot {
 		} else {
 			s.DeadLetters = &counts
 		}
+		if letters, err := m.cfg.DeadLetters.ListDeadLetters(ctx, deadletter.Filter{}, NewestLetters); err != nil {
+			s.DeadLetterError = err.Error()
+		} else {
+			for _, l := range letters {
+				s.NewestDeadLetters = append(s.NewestDeadLetters, RecentLetter{ID: l.ID, SKU: l.SKU, Stage: l.Stage,
+					Reason: l.Reason.Code, Message: l.Reason.Message, At: l.LastAt, Attempts: l.Attempts})
+			}
+		}
 	}
 
 	if m.cfg.Stuck != nil {
 		s.Stuck = m.cfg.Stuck()
 	}
 
-	if tot, err := m.cfg.Totals(); err == nil {
+	tot, err := m.cfg.Totals()
+	if err == nil {
 		s.Rows = RowCounts{Fetched: tot.Fetched, Published: tot.Published, Applied: tot.Applied, Stale: tot.Stale, Rejected: tot.Rejected}
 		s.InFlight, s.Retries = tot.InFlight, tot.Retries
 		s.UpsertMean = tot.Upsert.Mean()
@@ -299,12 +337,27 @@ func (m *Monitor) Sample(ctx context.Context) Snapshot {
 		m.cfg.Logger.Warn("cannot read own metrics", "error", err)
 	}
 
+	queued := int64(-1)
+	if s.QueueError == "" {
+		queued = int64(s.Changes.Ready + max(s.Changes.Unacked, 0))
+	}
+	m.charts.Record(s.At, tot, err == nil, queued)
+
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s.Progress = m.progress(s)
+	if s.Poller == nil || s.Poller.State == workflows.StateFailing {
+		s.FailingSince = m.last.FailingSince
+		if s.FailingSince.IsZero() {
+			s.FailingSince = s.At
+		}
+	}
 	m.last = s
 	return s
 }
+
+// History returns the points the charts draw, oldest first.
+func (m *Monitor) History() []Point { return m.charts.Points() }
 
 // progress works out how far a drain has come. Rows left are those the ERP
 // still holds past the cursor plus those waiting in the changes queue.

@@ -55,12 +55,17 @@ func (f fakeQueues) Depth(_ context.Context, q string) (queue.Depth, error) {
 }
 
 type fakeDeadLetters struct {
-	counts deadletter.Counts
-	err    error
+	counts  deadletter.Counts
+	letters []deadletter.Letter // newest first
+	err     error
 }
 
 func (f *fakeDeadLetters) CountDeadLetters(context.Context) (deadletter.Counts, error) {
 	return f.counts, f.err
+}
+
+func (f *fakeDeadLetters) ListDeadLetters(_ context.Context, _ deadletter.Filter, limit int) ([]deadletter.Letter, error) {
+	return f.letters[:min(limit, len(f.letters))], f.err
 }
 
 // fixture is a Monitor over a real telemetry setup, with the poller, the
@@ -220,7 +225,7 @@ func TestDeadLettersAreCountedInTheStore(t *testing.T) {
 	rec = httptest.NewRecorder()
 	f.mon.Handler(f.tel.Handler()).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	require.Contains(t, rec.Body.String(), `id="dead-letters" class="n">1,203<`)
-	require.Contains(t, rec.Body.String(), `reason: quantity_negative</th><td class="n">1,200<`)
+	require.Contains(t, rec.Body.String(), `<th scope="row"><code>quantity_negative</code></th><td class="n">1,200<`)
 
 	// The store unreachable: said on the page, no number made up.
 	f.deadLetters.err = errors.New("storefront: connection refused")
@@ -267,7 +272,7 @@ func TestRepricingShowsOnThePage(t *testing.T) {
 	}
 	body := page()
 	for _, want := range []string{
-		"<h2>Re-pricing</h2>",
+		`<h2 id="h-reprice">Re-pricing</h2>`,
 		`id="reprice-state" class="state repricing">repricing<`,
 		`id="reprice-rules">a1b2c3d4e5f6<`,
 		`id="reprice-at">2026-11-27 00:00:00.000000 UTC<`,
@@ -294,7 +299,7 @@ func TestReconcileShowsOnThePage(t *testing.T) {
 		return rec.Body.String()
 	}
 	require.Nil(t, f.mon.Sample(ctx).Reconcile)
-	require.NotContains(t, page(), "<h2>Reconcile</h2>", "no reconcile ran yet")
+	require.NotContains(t, page(), `<h2 id="h-reconcile">Reconcile</h2>`, "no reconcile ran yet")
 
 	started := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
 	f.reconciles.run = ReconcileRun{WorkflowID: "invsync-reconcile-erp-2026-11-26T00:00:00Z", RunID: "r1", State: "Completed",
@@ -305,7 +310,7 @@ func TestReconcileShowsOnThePage(t *testing.T) {
 	require.Equal(t, &f.reconciles.run, s.Reconcile)
 	body := page()
 	for _, want := range []string{
-		"<h2>Reconcile</h2>",
+		`<h2 id="h-reconcile">Reconcile</h2>`,
 		`id="reconcile-state" class="state Completed">Completed<`,
 		`id="reconcile-link" href="http://ui.example/namespaces/default/workflows/invsync-reconcile-erp-2026-11-26T00:00:00Z/r1/history"`,
 		`id="reconcile-chunks" class="n">100 (2)<`,
@@ -344,5 +349,73 @@ func TestCodecEndpointOnlyWhenConfigured(t *testing.T) {
 			require.Equal(t, tt.code, rec.Code)
 			require.Equal(t, tt.body, rec.Body.String())
 		})
+	}
+}
+
+func TestPollerInWords(t *testing.T) {
+	at := time.Date(2026, 11, 25, 12, 0, 10, 0, time.UTC)
+	poller := func(state string, edit func(*workflows.PollStatus)) *workflows.PollStatus {
+		p := &workflows.PollStatus{State: state, LastPollAt: at.Add(-2 * time.Second)}
+		if edit != nil {
+			edit(p)
+		}
+		return p
+	}
+	for _, tt := range []struct {
+		name string
+		s    Snapshot
+		want string
+	}{
+		{"not sampled", Snapshot{}, "not sampled yet"},
+		{"catching up", Snapshot{At: at, Poller: poller(workflows.StatePolling, nil),
+			Progress: Progress{Active: true, Left: 120000, Rate: 3000, ETA: 40 * time.Second}},
+			"catching up, 120,000 rows behind, about 40 s left"},
+		{"catching up for hours", Snapshot{At: at, Poller: poller(workflows.StatePolling, nil),
+			Progress: Progress{Active: true, Left: 9000000, Rate: 1000, ETA: 2*time.Hour + 30*time.Minute}},
+			"catching up, 9,000,000 rows behind, about 2 h 30 min left"},
+		{"catching up, rate not known", Snapshot{At: at, Poller: poller(workflows.StatePolling, nil),
+			Progress: Progress{Active: true, Left: 1}},
+			"catching up, 1 row behind, measuring the rate"},
+		{"catching up, nearly done", Snapshot{At: at, Poller: poller(workflows.StatePolling, nil),
+			Progress: Progress{Active: true, Left: 20, Rate: 3000}},
+			"catching up, 20 rows behind, under 1 s left"},
+		{"up to date", Snapshot{At: at, Poller: poller(workflows.StateIdle, func(p *workflows.PollStatus) {
+			p.CaughtUpTo = time.Date(2026, 11, 25, 12, 0, 3, 0, time.UTC)
+		})}, "up to date: every ERP change up to 12:00:03 UTC is published"},
+		{"up to date, long ago", Snapshot{At: at, Poller: poller(workflows.StateIdle, func(p *workflows.PollStatus) {
+			p.CaughtUpTo = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+		})}, "up to date: every ERP change up to 2026-11-23 08:00:00 UTC is published"},
+		{"first poll", Snapshot{At: at, Poller: &workflows.PollStatus{State: workflows.StatePolling}},
+			"starting: no poll has finished yet"},
+		{"failing on the ERP", Snapshot{At: at, FailingSince: at.Add(-3 * time.Minute), Poller: poller(workflows.StateFailing, func(p *workflows.PollStatus) {
+			p.LastError = "activity error (type: FetchAndPublish, scheduledEventID: 5): erp: page: ERROR: permission denied"
+		})}, "waiting for the ERP: permission denied for 3 min"},
+		{"failing on the broker", Snapshot{At: at, FailingSince: at.Add(-90 * time.Minute), Poller: poller(workflows.StateFailing, func(p *workflows.PollStatus) {
+			p.LastError = "publish: rabbitmq: dial tcp 127.0.0.1:5672: connect: connection refused"
+		})}, "waiting for RabbitMQ: connection refused for 1 h 30 min"},
+		{"failing, first seen now", Snapshot{At: at, FailingSince: at, Poller: poller(workflows.StateFailing, func(p *workflows.PollStatus) {
+			p.LastError = "context deadline exceeded"
+		})}, "waiting for the ERP: context deadline exceeded"},
+		{"paused", Snapshot{At: at, Poller: poller(workflows.StatePaused, nil)}, "paused by an operator"},
+		{"paused with rows left", Snapshot{At: at, Poller: poller(workflows.StatePaused, nil), Progress: Progress{Active: true, Left: 5000}},
+			"paused by an operator, 5,000 rows behind"},
+		{"throttled", Snapshot{At: at, Poller: poller(workflows.StateThrottled, nil), Changes: queue.Depth{Ready: 200000, Unacked: 500}},
+			"holding back: the changes queue is above its high-water mark (200,500 messages waiting)"},
+		{"unreachable", Snapshot{At: at, FailingSince: at.Add(-45 * time.Second),
+			PollerError: "poller invsync-poll-erp: workflow not found for ID: invsync-poll-erp"},
+			"cannot reach the poller: workflow not found for ID: invsync-poll-erp for 45 s"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, tt.s.PollerInWords())
+		})
+	}
+}
+
+func TestApprox(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0 s", 40 * time.Second: "40 s", 59 * time.Second: "59 s", 59700 * time.Millisecond: "1 min",
+		3 * time.Minute: "3 min", 61 * time.Minute: "1 h 1 min", 2 * time.Hour: "2 h", 72 * time.Hour: "3 days",
+	} {
+		require.Equal(t, want, approx(d), "%v", d)
 	}
 }

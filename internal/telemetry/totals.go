@@ -129,3 +129,17 @@ func histogram(f *dto.MetricFamily) Histogram {
 	}
 	return h
 }
+
+// Since is what h counted after earlier, a reading of the same histogram:
+// the observations of the window between the two. An earlier reading that
+// counted more (the counters were reset) counts as none.
+func (h Histogram) Since(earlier Histogram) Histogram {
+	if earlier.Count > h.Count {
+		earlier = Histogram{}
+	}
+	d := Histogram{Count: h.Count - earlier.Count, Sum: h.Sum - earlier.Sum, Buckets: make(map[float64]uint64, len(h.Buckets))}
+	for ub, c := range h.Buckets {
+		d.Buckets[ub] = c - min(earlier.Buckets[ub], c)
+	}
+	return d
+}

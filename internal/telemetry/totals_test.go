@@ -73,3 +73,17 @@ func TestHistogramQuantileIsZeroPastTheLastBound(t *testing.T) {
 	require.Equal(t, 2*time.Second, h.Quantile(0.5))
 	require.Zero(t, h.Quantile(0.95), "no bound holds it")
 }
+
+// TestHistogramSinceIsTheWindow: the quantiles of a window are those of the
+// observations made in it, not of everything since the process started.
+func TestHistogramSinceIsTheWindow(t *testing.T) {
+	before := Histogram{Count: 100, Sum: 100, Buckets: map[float64]uint64{1: 100, 10: 100, 100: 100}}
+	now := Histogram{Count: 110, Sum: 640, Buckets: map[float64]uint64{1: 100, 10: 101, 100: 110}}
+	w := now.Since(before)
+	require.Equal(t, Histogram{Count: 10, Sum: 540, Buckets: map[float64]uint64{1: 0, 10: 1, 100: 10}}, w)
+	require.Equal(t, 100*time.Second, w.Quantile(0.5), "the window's rows took 10 to 100 s; the process's median is 1 s")
+	require.Equal(t, time.Second, now.Quantile(0.5))
+
+	require.Equal(t, now.Count, now.Since(Histogram{Count: 500}).Count, "a reset counts from zero")
+	require.Zero(t, now.Since(now).Count)
+}
