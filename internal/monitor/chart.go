@@ -92,15 +92,15 @@ func charts(points []Point, now time.Time, every time.Duration) []ChartView {
 	g := grid{points: kept, from: from, span: span, every: every}
 	return []ChartView{
 		view(g.chart("chart-rows", "Rows applied per second", "Rows written to the storefront per second, "+desc+".",
-			"rows/s", compact, []line{{"applied", "applied", "s1", value(func(p Point) float64 { return p.RowsPerSecond })}})),
+			"rows/s", counts, []line{{"applied", "applied", "s1", value(func(p Point) float64 { return p.RowsPerSecond })}})),
 		view(g.chart("chart-freshness", "Freshness, p50 and p99",
 			"Storefront write time minus the ERP's change time of the rows written in each sample, median (solid) and 99th percentile (dashed), "+desc+".",
-			"seconds", secs, []line{
+			"seconds", seconds, []line{
 				{"p50", "p50", "s1", value(func(p Point) float64 { return p.FreshnessP50 })},
 				{"p99", "p99", "s2", value(func(p Point) float64 { return p.FreshnessP99 })},
 			})),
 		view(g.chart("chart-queue", "Changes queue depth", "Messages ready or unacknowledged in the changes queue, "+desc+".",
-			"messages", compact, []line{{"queued", "ready + unacked", "s1", value(func(p Point) float64 { return p.Queue })}})),
+			"messages", counts, []line{{"queued", "ready + unacked", "s1", value(func(p Point) float64 { return p.Queue })}})),
 	}
 }
 
@@ -121,7 +121,20 @@ func (g grid) x(t time.Time) float64 {
 	return plotLeft + float64(plotRight-plotLeft)*t.Sub(g.from).Seconds()/g.span.Seconds()
 }
 
-func (g grid) chart(id, title, desc, unit string, format func(float64) string, lines []line) Chart {
+// scale is how a chart's values read: their label, and the top of the axis
+// for the largest.
+type scale struct {
+	format func(float64) string
+	ceil   func(float64) float64
+}
+
+var (
+	counts  = scale{compact, niceCeil}
+	seconds = scale{secs, niceSeconds}
+)
+
+func (g grid) chart(id, title, desc, unit string, sc scale, lines []line) Chart {
+	format := sc.format
 	c := Chart{ID: id, Title: title, Unit: unit, Empty: true}
 	top := 0.0
 	for _, l := range lines {
@@ -131,7 +144,7 @@ func (g grid) chart(id, title, desc, unit string, format func(float64) string, l
 			}
 		}
 	}
-	top = niceCeil(top)
+	top = sc.ceil(top)
 	y := func(v float64) float64 { return plotBottom - float64(plotBottom-plotTop)*v/top }
 	for i := 0; i <= chartTickCount; i++ {
 		v := top * float64(i) / chartTickCount
@@ -191,6 +204,17 @@ func niceCeil(v float64) float64 {
 		}
 	}
 	return 10 * p
+}
+
+// niceSeconds is the top of a y axis of seconds: a round number of seconds,
+// minutes or hours, so that its half reads well too.
+func niceSeconds(v float64) float64 {
+	for _, top := range []float64{1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200} {
+		if top >= v*(1-1e-9) {
+			return top
+		}
+	}
+	return 3600 * niceCeil(v/3600)
 }
 
 // compact is a count for an axis label or a latest value: 950, 1.2k, 3.5M.

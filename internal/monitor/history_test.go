@@ -96,7 +96,8 @@ func TestChartsDrawTheHistory(t *testing.T) {
 	require.Len(t, fresh.Series, 2)
 	require.Equal(t, "4 s", fresh.Series[0].Latest)
 	require.Equal(t, "30 s", fresh.Series[1].Latest)
-	require.Equal(t, "50 s", fresh.YTicks[2].Label)
+	require.Equal(t, "30 s", fresh.YTicks[2].Label)
+	require.Equal(t, "15 s", fresh.YTicks[1].Label)
 
 	queue := cs[2]
 	require.Equal(t, 2, strings.Count(queue.Series[0].D, "M"), "the gap while the queue was not read breaks the line")
@@ -114,7 +115,10 @@ func TestNiceCeilAndLabels(t *testing.T) {
 	for v, want := range map[float64]string{0: "0", 0.5: "0.5", 950: "950", 1200: "1.2k", 45000: "45k", 3500000: "3.5M"} {
 		require.Equal(t, want, compact(v))
 	}
-	for v, want := range map[float64]string{0: "0 s", 0.5: "0.5 s", 120: "120 s", 200: "3.3 min", 10000: "2.8 h"} {
+	for v, want := range map[float64]float64{0: 1, 7: 10, 45: 60, 61: 120, 1000: 1200, 1801: 3600, 9000: 18000} {
+		require.InDelta(t, want, niceSeconds(v), 1e-9, "%v", v)
+	}
+	for v, want := range map[float64]string{0: "0 s", 0.5: "0.5 s", 120: "120 s", 200: "3.3 min", 900: "15 min", 10000: "2.8 h"} {
 		require.Equal(t, want, secs(v))
 	}
 }

@@ -355,7 +355,7 @@ func TestCodecEndpointOnlyWhenConfigured(t *testing.T) {
 func TestPollerInWords(t *testing.T) {
 	at := time.Date(2026, 11, 25, 12, 0, 10, 0, time.UTC)
 	poller := func(state string, edit func(*workflows.PollStatus)) *workflows.PollStatus {
-		p := &workflows.PollStatus{State: state, LastPollAt: at.Add(-2 * time.Second)}
+		p := &workflows.PollStatus{State: state, LastPollAt: at.Add(-2 * time.Second), Backlog: 100}
 		if edit != nil {
 			edit(p)
 		}
@@ -380,10 +380,15 @@ func TestPollerInWords(t *testing.T) {
 			Progress: Progress{Active: true, Left: 20, Rate: 3000}},
 			"catching up, 20 rows behind, under 1 s left"},
 		{"up to date", Snapshot{At: at, Poller: poller(workflows.StateIdle, func(p *workflows.PollStatus) {
-			p.CaughtUpTo = time.Date(2026, 11, 25, 12, 0, 3, 0, time.UTC)
-		})}, "up to date: every ERP change up to 12:00:03 UTC is published"},
+			p.CaughtUpTo, p.Backlog = time.Date(2026, 11, 25, 12, 0, 3, 0, time.UTC), 0
+		}), Changes: queue.Depth{Ready: 40, Unacked: 12}, Progress: Progress{Active: true, Left: 52, Rate: 20, ETA: 3 * time.Second}},
+			"up to date: every ERP change up to 12:00:03 UTC is published"},
+		{"published, but the queue holds a lot", Snapshot{At: at, Poller: poller(workflows.StateIdle, func(p *workflows.PollStatus) {
+			p.CaughtUpTo, p.Backlog = time.Date(2026, 11, 25, 12, 0, 3, 0, time.UTC), 0
+		}), Changes: queue.Depth{Ready: 5000, Unacked: -1}, Progress: Progress{Active: true, Left: 5000, Rate: 50, ETA: 100 * time.Second}},
+			"up to date: every ERP change up to 12:00:03 UTC is published; 5,000 messages wait in the changes queue, about 2 min of work"},
 		{"up to date, long ago", Snapshot{At: at, Poller: poller(workflows.StateIdle, func(p *workflows.PollStatus) {
-			p.CaughtUpTo = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+			p.CaughtUpTo, p.Backlog = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC), 0
 		})}, "up to date: every ERP change up to 2026-11-23 08:00:00 UTC is published"},
 		{"first poll", Snapshot{At: at, Poller: &workflows.PollStatus{State: workflows.StatePolling}},
 			"starting: no poll has finished yet"},

@@ -33,7 +33,7 @@ func (s Snapshot) PollerInWords() string {
 			group(queued)+plural(queued, " message", " messages"))
 	}
 	switch {
-	case s.Progress.Active:
+	case p.Backlog > 0:
 		switch {
 		case s.Progress.Rate <= 0:
 			return "catching up" + behind + ", measuring the rate"
@@ -47,11 +47,26 @@ func (s Snapshot) PollerInWords() string {
 		if s.At.Sub(at) > 12*time.Hour || at.Sub(s.At) > 12*time.Hour {
 			layout = "2006-01-02 15:04:05"
 		}
-		return "up to date: every ERP change up to " + at.Format(layout) + " UTC is published"
+		return "up to date: every ERP change up to " + at.Format(layout) + " UTC is published" + s.queueNote()
 	case p.LastPollAt.IsZero():
 		return "starting: no poll has finished yet"
 	}
 	return "up to date"
+}
+
+// queueNote says how much the changes queue still holds once the ERP is
+// read, when that is more than a moment's work: the storefront is behind
+// by that much even though every change is published.
+func (s Snapshot) queueNote() string {
+	queued := int64(s.Changes.Ready + max(s.Changes.Unacked, 0))
+	if queued == 0 || (queued < 1000 && s.Progress.Rate > 0 && s.Progress.ETA < 30*time.Second) {
+		return ""
+	}
+	note := "; " + group(queued) + plural(queued, " message waits", " messages wait") + " in the changes queue"
+	if s.Progress.Rate > 0 && s.Progress.ETA >= time.Second {
+		note += ", about " + approx(s.Progress.ETA) + " of work"
+	}
+	return note
 }
 
 // failingFor is how long the poller has been failing, as " for 3 min", or

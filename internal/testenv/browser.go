@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -33,7 +35,10 @@ func Browse(t testing.TB, url string, flags ...string) string {
 	defer cancel()
 	args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
 		"--disable-component-update", "--disable-sync", "--hide-scrollbars",
-		"--user-data-dir=" + t.TempDir(), "--window-size=1000,1400"}, flags...)
+		"--user-data-dir=" + t.TempDir()}, flags...)
+	if !slices.ContainsFunc(flags, func(f string) bool { return strings.HasPrefix(f, "--window-size=") }) {
+		args = append(args, "--window-size=1000,1400")
+	}
 	cmd := exec.CommandContext(ctx, Chromium(t), append(args, url)...)
 	cmd.Dir = t.TempDir()
 	out, err := cmd.Output()
