@@ -112,7 +112,7 @@ const maxSKUBytes = 96 << 10
 func (a *Applier) UpsertBatch(ctx context.Context, in UpsertInput) (UpsertResult, error) {
 	defer keepAlive(ctx)()
 	if len(in.Changes) > 0 {
-		res, letters, err := a.apply(ctx, in.BatchID, in.Changes)
+		res, letters, err := a.apply(ctx, in.BatchID, in.Changes, writer{by: in.BatchID})
 		res.Rejected = letters
 		return res, err
 	}
@@ -135,7 +135,7 @@ func (a *Applier) UpsertBatch(ctx context.Context, in UpsertInput) (UpsertResult
 		return UpsertResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("batch %s: staged changes: %v", in.BatchID, err), "BadStagedBatch", err)
 	}
-	res, letters, err := a.apply(ctx, in.BatchID, changes)
+	res, letters, err := a.apply(ctx, in.BatchID, changes, writer{by: in.BatchID})
 	if err != nil {
 		return UpsertResult{}, err
 	}
@@ -153,9 +153,18 @@ func (a *Applier) UpsertBatch(ctx context.Context, in UpsertInput) (UpsertResult
 	return res, nil
 }
 
+// writer is what the rows an apply writes record of it.
+type writer struct {
+	// by names the writer: the ID of the workflow the apply runs for (an
+	// ApplyChanges workflow's is its batch's).
+	by string
+	// verdicts are a reconcile's, by SKU.
+	verdicts map[string]string
+}
+
 // apply prices changes and upserts the valid ones, and returns the letters
 // of those that cannot be applied.
-func (a *Applier) apply(ctx context.Context, batchID string, changes []inventory.Change) (UpsertResult, []deadletter.Letter, error) {
+func (a *Applier) apply(ctx context.Context, batchID string, changes []inventory.Change, w writer) (UpsertResult, []deadletter.Letter, error) {
 	rules, lim, now := a.rules(), a.Limits.OrDefault(), time.Now()
 	res := UpsertResult{RulesVersion: rules.Version}
 	var letters []deadletter.Letter
@@ -166,6 +175,7 @@ func (a *Applier) apply(ctx context.Context, batchID string, changes []inventory
 			letters = append(letters, deadLetter(batchID, c, *rej))
 			continue
 		}
+		item.WrittenBy, item.Verdict = w.by, w.verdicts[item.SKU]
 		rows = append(rows, row{item, c})
 	}
 	var applied []string

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -268,7 +269,7 @@ func (a *Applier) replayChunk(ctx context.Context, batchID string, chunk []deadl
 	var rejected []deadletter.Letter
 	if len(changes) > 0 {
 		var err error
-		if up, rejected, err = a.apply(ctx, batchID, changes); err != nil {
+		if up, rejected, err = a.apply(ctx, batchID, changes, writer{by: strings.TrimPrefix(batchID, "replay-")}); err != nil {
 			return err
 		}
 	}

@@ -27,7 +27,7 @@ type ReconcileSource interface {
 type ReconcileStore interface {
 	Digest(ctx context.Context, after, through string) (storefront.ChunkDigest, error)
 	Keys(ctx context.Context, after, through string) ([]storefront.Key, error)
-	Discontinue(ctx context.Context, skus []string, seenAt time.Time, remove bool) (int, error)
+	Discontinue(ctx context.Context, skus []string, seenAt time.Time, remove bool, writtenBy string) (int, error)
 }
 
 // Reconciler holds the clients of the reconcile activity. It runs on the ERP
@@ -197,8 +197,10 @@ func (r *Reconciler) chunk(ctx context.Context, after string, in ReconcileInput)
 	seen := make(map[string]bool, len(rows))
 	var fixes []inventory.Change
 	var letters []deadletter.Letter
-	restored := map[string]bool{}
-	r.compare(rows, clock, stored, seen, &fixes, &letters, restored, &c)
+	verdicts := map[string]string{}
+	r.compare(rows, clock, stored, seen, &fixes, &letters, verdicts, &c)
+	batchID := fmt.Sprintf("reconcile-%s-%s", clock.Instant.Format("20060102T150405.000000Z"), inventory.Quote(after))
+	by := workflowID(ctx, batchID)
 	// Storefront rows the ERP's chunk lacks: confirmed missing by SKU.
 	var missing []string
 	for _, k := range keys {
@@ -218,29 +220,28 @@ func (r *Reconciler) chunk(ctx context.Context, after string, in ReconcileInput)
 			return c, "", false, err
 		}
 		c.RowsCompared += int64(len(found))
-		r.compare(found, seenAt, stored, seen, &fixes, &letters, restored, &c)
+		r.compare(found, seenAt, stored, seen, &fixes, &letters, verdicts, &c)
 		var gone []string
 		for _, sku := range batch {
 			if !seen[sku] {
 				gone = append(gone, sku)
 			}
 		}
-		n, err := r.Store.Discontinue(ctx, gone, seenAt.Instant, in.Policy == PolicyDelete)
+		n, err := r.Store.Discontinue(ctx, gone, seenAt.Instant, in.Policy == PolicyDelete, by)
 		if err != nil {
 			return c, "", false, err
 		}
 		c.Discontinued += int64(n)
 	}
 	if len(fixes) > 0 {
-		batchID := fmt.Sprintf("reconcile-%s-%s", clock.Instant.Format("20060102T150405.000000Z"), inventory.Quote(after))
-		res, rejected, err := r.Apply.apply(ctx, batchID, fixes)
+		res, rejected, err := r.Apply.apply(ctx, batchID, fixes, writer{by: by, verdicts: verdicts})
 		if err != nil {
 			return c, "", false, err
 		}
 		letters = append(letters, rejected...)
 		c.Fixed = int64(res.Applied)
 		for _, sku := range res.SKUs.Applied {
-			if restored[sku] {
+			if verdicts[sku] == storefront.VerdictRestored {
 				c.Restored++
 			}
 		}
@@ -253,9 +254,10 @@ func (r *Reconciler) chunk(ctx context.Context, after string, in ReconcileInput)
 }
 
 // compare adds to fixes the ERP rows the storefront does not hold as they
-// are, and to letters those that cannot become changes.
+// are, with the verdict of each (why it is fixed), and to letters those that
+// cannot become changes.
 func (r *Reconciler) compare(rows []inventory.Row, clock inventory.Clock, stored map[string]storefront.Key,
-	seen map[string]bool, fixes *[]inventory.Change, letters *[]deadletter.Letter, restored map[string]bool, c *ReconcileCounts) {
+	seen map[string]bool, fixes *[]inventory.Change, letters *[]deadletter.Letter, verdicts map[string]string, c *ReconcileCounts) {
 	lim := r.Apply.Limits.OrDefault()
 	for _, row := range rows {
 		if row.SKU != nil {
@@ -274,9 +276,32 @@ func (r *Reconciler) compare(rows []inventory.Row, clock inventory.Clock, stored
 		if ok && k.ERPHash == ch.ERPHash && !k.Drifted && !k.Discontinued {
 			continue
 		}
-		if ok && k.Discontinued {
-			restored[ch.SKU] = true
-		}
+		verdicts[ch.SKU] = verdict(k, ok)
 		*fixes = append(*fixes, ch)
 	}
+}
+
+// verdict says why a reconcile writes a row again: the storefront's key of
+// it, if it has one.
+func verdict(k storefront.Key, stored bool) string {
+	switch {
+	case !stored:
+		return storefront.VerdictMissing
+	case k.Discontinued:
+		return storefront.VerdictRestored
+	case k.ERPHash == 0:
+		return storefront.VerdictUnknown
+	case k.Drifted:
+		return storefront.VerdictHandEdit
+	}
+	return storefront.VerdictDiffered
+}
+
+// workflowID is the ID of the workflow an activity runs for, the writer its
+// rows record; fallback outside an activity.
+func workflowID(ctx context.Context, fallback string) string {
+	if activity.IsActivity(ctx) {
+		return activity.GetInfo(ctx).WorkflowExecution.ID
+	}
+	return fallback
 }

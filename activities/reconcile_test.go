@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/invsync/invsync/internal/erp"
 	"github.com/invsync/invsync/internal/inventory"
+	"github.com/invsync/invsync/internal/storefront"
 	"github.com/invsync/invsync/internal/testenv"
 )
 
@@ -37,7 +39,7 @@ func newReconcileFixture(t *testing.T, n int) *reconcileFixture {
 		require.Nil(t, rej)
 		changes = append(changes, c)
 	}
-	_, letters, err := f.r.Apply.apply(ctx, "seed", changes)
+	_, letters, err := f.r.Apply.apply(ctx, "seed", changes, writer{by: "seed"})
 	require.NoError(t, err)
 	require.Empty(t, letters)
 	return f
@@ -90,6 +92,26 @@ func TestReconcileFixesWhatTheChangeStreamCannotSee(t *testing.T) {
 	var gone int
 	scan(t, f.storeDSN, `SELECT count(*) FROM inventory WHERE deleted_at IS NOT NULL AND quantity = 0`, &gone)
 	require.Equal(t, 4, gone)
+	// Each row the reconcile wrote says why, and who wrote it (outside an
+	// activity, the chunk's batch name).
+	for sku, want := range map[string]string{
+		"SKU-0000200": storefront.VerdictDiffered,
+		"SKU-0000300": storefront.VerdictHandEdit,
+		"SKU-0000400": storefront.VerdictMissing,
+		"SKU-0000500": storefront.VerdictDiscontinued,
+		"ZZZ-ghost":   storefront.VerdictDiscontinued,
+	} {
+		var verdict, by string
+		var at bool
+		scan(t, f.storeDSN, `SELECT reconcile_verdict, written_by, reconciled_at IS NOT NULL FROM inventory WHERE sku = '`+sku+`'`,
+			&verdict, &by, &at)
+		require.Equal(t, want, verdict, sku)
+		require.True(t, at, sku)
+		require.True(t, strings.HasPrefix(by, "reconcile-"), "%s written by %q", sku, by)
+	}
+	var untouched *string
+	scan(t, f.storeDSN, `SELECT reconcile_verdict FROM inventory WHERE sku = 'SKU-0000100'`, &untouched)
+	require.Nil(t, untouched, "a row the reconcile left alone has no verdict")
 
 	require.Equal(t, ReconcileCounts{Chunks: 10, RowsRead: 997}, f.run(t, in), "nothing left to fix")
 
@@ -105,6 +127,9 @@ func TestReconcileFixesWhatTheChangeStreamCannotSee(t *testing.T) {
 	require.Zero(t, n, "the delete policy deletes")
 	scan(t, f.storeDSN, `SELECT quantity FROM inventory WHERE sku = 'SKU-0000010' AND deleted_at IS NULL`, &qty)
 	require.Equal(t, int64(3), qty)
+	var verdict string
+	scan(t, f.storeDSN, `SELECT reconcile_verdict FROM inventory WHERE sku = 'SKU-0000010'`, &verdict)
+	require.Equal(t, storefront.VerdictRestored, verdict)
 }
 
 func TestReconcileLeavesANewerWriteAlone(t *testing.T) {

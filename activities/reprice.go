@@ -73,6 +73,7 @@ func (a *Applier) RepriceChunk(ctx context.Context, in RepriceChunkInput) (Repri
 		res.NextBoundary = next
 	}
 	lim := a.Limits.OrDefault()
+	by := workflowID(ctx, fmt.Sprintf("reprice:%s@%s", in.RulesVersion, in.At.UTC().Format(time.RFC3339Nano)))
 	var prices []storefront.Price
 	var letters []deadletter.Letter
 	for _, r := range rows {
@@ -87,7 +88,7 @@ func (a *Applier) RepriceChunk(ctx context.Context, in RepriceChunkInput) (Repri
 			letters = append(letters, deadletter.ForChange(c, *rej, deadletter.StageReprice, "reprice-"+in.RulesVersion))
 		case item.PriceCents != r.PriceCents:
 			prices = append(prices, storefront.Price{SKU: item.SKU, PriceCents: item.PriceCents, RulesVersion: item.RulesVersion,
-				LastModified: r.Item.LastModified, ObservedAt: r.Item.ObservedAt})
+				LastModified: r.Item.LastModified, ObservedAt: r.Item.ObservedAt, WrittenBy: by})
 		}
 	}
 	if res.Changed, err = a.Store.SetPrices(ctx, prices); err != nil {

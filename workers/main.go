@@ -271,7 +271,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Tracer:         tel.Tracer,
 		Metrics:        tel.Metrics,
 		DeadLetters:    store,
-	}, consumer.TemporalStarter{Client: tc, TaskQueue: cfg.ApplyTaskQueue, Stage: store})
+	}, consumer.TemporalStarter{Client: tc, TaskQueue: cfg.ApplyTaskQueue, Stage: store, Source: cfg.Source})
 	// Messages the broker dead-letters become letters in the store.
 	ingester := queue.Ingester{URL: cfg.AMQPURL, Topology: topo, Letters: store, Logger: log}
 	wg.Go(func() { ingester.Run(ctx) })

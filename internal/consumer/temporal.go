@@ -24,6 +24,8 @@ type TemporalStarter struct {
 	Client    client.Client
 	TaskQueue string
 	Stage     Stager
+	// Source names the ERP source, in each batch's memo.
+	Source string
 }
 
 // StartBatch stages the batch's changes, then starts its workflow under its
@@ -44,6 +46,7 @@ func (s TemporalStarter) StartBatch(ctx context.Context, id string, changes []in
 		TaskQueue:                s.TaskQueue,
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		Memo:                     batchMemo(s.Source, changes),
 	}, workflows.ApplyChanges, workflows.ApplyInput{BatchID: id, Rows: len(changes)})
 	if started, ok := errors.AsType[*serviceerror.WorkflowExecutionAlreadyStarted](err); ok {
 		return temporalBatch{client: s.Client, id: id, runID: started.RunId}, nil

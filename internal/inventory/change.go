@@ -91,6 +91,10 @@ type Item struct {
 	Cost, Category *string
 	// ERPHash is the change's ERPHash.
 	ERPHash int64
+	// WrittenBy names what writes the item (a workflow ID), and Verdict,
+	// for a row a reconcile writes, what it found; both are stored with the
+	// row for operators. Empty: not recorded.
+	WrittenBy, Verdict string
 }
 
 // Policy holds the validation choices an operator makes in the rules file.

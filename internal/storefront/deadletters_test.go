@@ -244,3 +244,29 @@ func TestPutDeadLettersIsIdempotent(t *testing.T) {
 	require.Nil(t, got[0].Cursor)
 	require.Equal(t, got[0].At, got[0].LastAt, "the same failure written again is not news")
 }
+
+func TestDeadLettersOfSKU(t *testing.T) {
+	ctx := context.Background()
+	s := deadLetterStore(t)
+	q := int64(-1)
+	p := "1"
+	var letters []deadletter.Letter
+	for i := range 3 {
+		c := inventory.Change{SKU: "D", Quantity: &q, Price: &p, LastModified: time.Unix(1_700_000_000, 0).Add(time.Duration(i) * time.Second)}
+		letters = append(letters, deadletter.ForChange(c, inventory.Rejection{Code: "quantity_negative", Message: "no"}, deadletter.StageApply, "b"))
+	}
+	c := inventory.Change{SKU: "other", Quantity: &q, Price: &p, LastModified: time.Unix(1_700_000_000, 0)}
+	letters = append(letters, deadletter.ForChange(c, inventory.Rejection{Code: "quantity_negative", Message: "no"}, deadletter.StageApply, "b"))
+	require.NoError(t, s.PutDeadLetters(ctx, letters))
+	got, err := s.DeadLettersOfSKU(ctx, "D", 2)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	for _, l := range got {
+		require.Equal(t, "D", l.SKU)
+	}
+	got, err = s.DeadLettersOfSKU(ctx, strings.Repeat("x", 10000), 10)
+	require.NoError(t, err)
+	require.Empty(t, got)
+	_, err = s.DeadLettersOfSKU(ctx, "D", 0)
+	require.ErrorIs(t, err, storefront.ErrLimit)
+}

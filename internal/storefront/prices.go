@@ -62,6 +62,8 @@ type Price struct {
 	RulesVersion string
 	// LastModified and ObservedAt are the row's version as read.
 	LastModified, ObservedAt time.Time
+	// WrittenBy names the pass that priced it, stored as the row's writer.
+	WrittenBy string
 }
 
 // setPricesSQL writes new prices in one statement. A row whose version
@@ -73,15 +75,17 @@ UPDATE inventory AS t SET
     price_cents   = u.price_cents,
     priced_cents  = u.price_cents,
     rules_version = u.rules_version,
-    synced_at     = clock_timestamp()
-FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::timestamptz[])
-    AS u(sku, price_cents, rules_version, erp_modified, observed_at)
+    synced_at     = clock_timestamp(),
+    written_by    = nullif(u.written_by, '')
+FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[])
+    AS u(sku, price_cents, rules_version, erp_modified, observed_at, written_by)
 WHERE t.sku = u.sku
   AND t.erp_modified = u.erp_modified
   AND t.observed_at = u.observed_at
   AND t.deleted_at IS NULL`
 
-// SetPrices writes new prices (price_cents, priced_cents, rules_version) to
+// SetPrices writes new prices (price_cents, priced_cents, rules_version,
+// written_by) to
 // rows whose version is still the one read, and returns how many it wrote.
 func (s *Store) SetPrices(ctx context.Context, prices []Price) (int, error) {
 	if len(prices) == 0 {
@@ -92,10 +96,12 @@ func (s *Store) SetPrices(ctx context.Context, prices []Price) (int, error) {
 	versions := make([]string, len(prices))
 	modified := make([]time.Time, len(prices))
 	observed := make([]time.Time, len(prices))
+	writers := make([]string, len(prices))
 	for i, p := range prices {
 		skus[i], cents[i], versions[i], modified[i], observed[i] = p.SKU, p.PriceCents, p.RulesVersion, p.LastModified, p.ObservedAt
+		writers[i] = p.WrittenBy
 	}
-	tag, err := s.pool.Exec(ctx, setPricesSQL, skus, cents, versions, modified, observed)
+	tag, err := s.pool.Exec(ctx, setPricesSQL, skus, cents, versions, modified, observed, writers)
 	if err != nil {
 		return 0, fmt.Errorf("storefront: set prices: %w", err)
 	}

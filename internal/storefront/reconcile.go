@@ -47,6 +47,24 @@ func (s *Store) Digest(ctx context.Context, after, through string) (ChunkDigest,
 	return d, nil
 }
 
+// Verdicts a reconcile records on the rows it writes.
+const (
+	// VerdictDiffered: the ERP's row changed without the storefront
+	// hearing of it (a restore from backup, a change the stream missed).
+	VerdictDiffered = "fixed: differed from the ERP"
+	// VerdictHandEdit: the row showed other values than invsync wrote.
+	VerdictHandEdit = "fixed: edited by hand"
+	// VerdictMissing: the storefront lacked a row the ERP has.
+	VerdictMissing = "fixed: missing from the storefront"
+	// VerdictUnknown: no fingerprint was kept (a row written before they
+	// were), so the row was written again to have one.
+	VerdictUnknown = "fixed: no ERP fingerprint kept"
+	// VerdictRestored: a discontinued row is back in the ERP.
+	VerdictRestored = "restored"
+	// VerdictDiscontinued: the ERP no longer has the row.
+	VerdictDiscontinued = "discontinued: gone from the ERP"
+)
+
 // Key is what a reconcile compares of a storefront row.
 type Key struct {
 	SKU string
@@ -86,18 +104,22 @@ func upper(through string) any {
 // set, or, with remove, deletes them. seenAt is the instant, by the ERP's
 // clock, of the read that found them missing; it becomes the row's version,
 // so a change read before it and applied after cannot bring the row back,
-// and a row written by a later read is left alone. It returns the number of
-// rows it changed.
-func (s *Store) Discontinue(ctx context.Context, skus []string, seenAt time.Time, remove bool) (int, error) {
+// and a row written by a later read is left alone. A discontinued row
+// records writtenBy (the reconcile's workflow ID) as its writer and
+// VerdictDiscontinued as its verdict. It returns the number of rows it
+// changed.
+func (s *Store) Discontinue(ctx context.Context, skus []string, seenAt time.Time, remove bool, writtenBy string) (int, error) {
 	if len(skus) == 0 {
 		return 0, nil
 	}
-	stmt := `UPDATE inventory SET deleted_at = clock_timestamp(), quantity = 0, observed_at = $2
+	stmt := `UPDATE inventory SET deleted_at = clock_timestamp(), quantity = 0, observed_at = $2,
+			written_by = nullif($3, ''), reconcile_verdict = $4, reconciled_at = clock_timestamp()
 		WHERE sku = ANY($1) AND deleted_at IS NULL AND observed_at < $2`
+	args := []any{skus, seenAt, writtenBy, VerdictDiscontinued}
 	if remove {
-		stmt = `DELETE FROM inventory WHERE sku = ANY($1) AND observed_at < $2`
+		stmt, args = `DELETE FROM inventory WHERE sku = ANY($1) AND observed_at < $2`, args[:2]
 	}
-	tag, err := s.pool.Exec(ctx, stmt, skus, seenAt)
+	tag, err := s.pool.Exec(ctx, stmt, args...)
 	if err != nil {
 		return 0, fmt.Errorf("storefront: discontinue %d rows: %w", len(skus), err)
 	}

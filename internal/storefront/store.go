@@ -106,11 +106,11 @@ type UpsertResult struct {
 const upsertTable = `
 CREATE TEMP TABLE upsert_rows (
     sku text, quantity bigint, price_cents bigint, erp_modified timestamptz, observed_at timestamptz, rules_version text,
-    erp_price text, erp_cost text, erp_category text, erp_hash bigint
+    erp_price text, erp_cost text, erp_category text, erp_hash bigint, written_by text, reconcile_verdict text
 ) ON COMMIT DELETE ROWS`
 
 var upsertColumns = []string{"sku", "quantity", "price_cents", "erp_modified", "observed_at", "rules_version",
-	"erp_price", "erp_cost", "erp_category", "erp_hash"}
+	"erp_price", "erp_cost", "erp_category", "erp_hash", "written_by", "reconcile_verdict"}
 
 // upsertSQL writes a batch in one statement. DISTINCT ON keeps one version per
 // SKU (ON CONFLICT may not touch a row twice, SQLSTATE 21000).
@@ -125,11 +125,16 @@ var upsertColumns = []string{"sku", "quantity", "price_cents", "erp_modified", "
 // the row is not written and synced_at does not move. A later read does
 // write a row that differs from it in any way: edited by hand, discontinued,
 // or written before the ERP's values were kept.
+//
+// written_by names the writer; a reconcile's verdict replaces the row's
+// last one, and a write without one (a change from the ERP) keeps it. Neither
+// makes a row differ: a re-read of the same content writes nothing.
 const upsertSQL = `
 INSERT INTO inventory AS t (sku, quantity, price_cents, erp_modified, observed_at, synced_at, rules_version,
-    erp_quantity, priced_cents, erp_price, erp_cost, erp_category, erp_hash)
+    erp_quantity, priced_cents, erp_price, erp_cost, erp_category, erp_hash, written_by, reconcile_verdict, reconciled_at)
 SELECT DISTINCT ON (sku) sku, quantity, price_cents, erp_modified, observed_at, clock_timestamp(), rules_version,
-    quantity, price_cents, erp_price, erp_cost, erp_category, erp_hash
+    quantity, price_cents, erp_price, erp_cost, erp_category, erp_hash, written_by, reconcile_verdict,
+    CASE WHEN reconcile_verdict IS NOT NULL THEN clock_timestamp() END
 FROM upsert_rows
 ORDER BY sku, observed_at DESC, erp_modified DESC
 ON CONFLICT (sku) DO UPDATE SET
@@ -145,7 +150,10 @@ ON CONFLICT (sku) DO UPDATE SET
     erp_cost      = excluded.erp_cost,
     erp_category  = excluded.erp_category,
     erp_hash      = excluded.erp_hash,
-    deleted_at    = NULL
+    deleted_at    = NULL,
+    written_by    = excluded.written_by,
+    reconcile_verdict = coalesce(excluded.reconcile_verdict, t.reconcile_verdict),
+    reconciled_at = CASE WHEN excluded.reconcile_verdict IS NULL THEN t.reconciled_at ELSE excluded.reconciled_at END
 WHERE (excluded.observed_at, excluded.erp_modified) > (t.observed_at, t.erp_modified)
   AND (excluded.erp_modified <> t.erp_modified
        OR t.deleted_at IS NOT NULL
@@ -167,7 +175,7 @@ func (s *Store) Upsert(ctx context.Context, items []inventory.Item) (UpsertResul
 			pgx.CopyFromSlice(len(items), func(i int) ([]any, error) {
 				it := &items[i]
 				return []any{it.SKU, it.Quantity, it.PriceCents, it.LastModified, it.ObservedAt, it.RulesVersion,
-					it.Price, it.Cost, it.Category, hashOrNull(it.ERPHash)}, nil
+					it.Price, it.Cost, it.Category, hashOrNull(it.ERPHash), orNull(it.WrittenBy), orNull(it.Verdict)}, nil
 			})); err != nil {
 			return err
 		}
@@ -220,6 +228,14 @@ func SQLState(err error) string {
 		return pgErr.Code
 	}
 	return ""
+}
+
+// orNull stores an empty text as NULL.
+func orNull(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // hashOrNull stores an unknown fingerprint (zero) as NULL.
