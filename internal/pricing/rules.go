@@ -294,11 +294,16 @@ func window(w Window) (from, to time.Time, err error) {
 // an Active window apply when it holds at; at also bounds versions from the
 // future. Every number is checked before any arithmetic is done with it.
 func (r *Rules) Apply(c inventory.Change, lim inventory.Limits, at time.Time) (inventory.Item, *inventory.Rejection) {
+	return r.apply(c, lim, at, nil)
+}
+
+// apply is Apply, and with a trace Explain.
+func (r *Rules) apply(c inventory.Change, lim inventory.Limits, at time.Time, t *trace) (inventory.Item, *inventory.Rejection) {
 	item, rej := inventory.Validate(c, lim, r.policy, at)
 	if rej != nil {
 		return item, rej
 	}
-	cents, rej := r.price(c, lim, at)
+	cents, rej := r.price(c, lim, at, t)
 	if rej != nil {
 		return inventory.Item{}, rej
 	}
@@ -313,7 +318,11 @@ func (r *Rules) Apply(c inventory.Change, lim inventory.Limits, at time.Time) (i
 // Each step is the decimal arithmetic the comments of Rule give, done by the
 // helpers of money.go at less cost than the plain Decimal operations, with
 // what depends only on the rules file worked out in Parse (amounts).
-func (r *Rules) price(c inventory.Change, lim inventory.Limits, at time.Time) (int64, *inventory.Rejection) {
+//
+// A trace, when given, records each rule that applied and the price after
+// it, and the rounding at the end: Explain's account of a price is this
+// code's, so the two cannot disagree. Without one, nothing is recorded.
+func (r *Rules) price(c inventory.Change, lim inventory.Limits, at time.Time, t *trace) (int64, *inventory.Rejection) {
 	price, err := decimal.NewFromString(*c.Price)
 	if err != nil {
 		return 0, &inventory.Rejection{Code: inventory.ReasonPriceInvalid, Message: fmt.Sprintf("price %s: %v", inventory.Quote(*c.Price), err)}
@@ -385,9 +394,15 @@ func (r *Rules) price(c inventory.Change, lim inventory.Limits, at time.Time) (i
 		if rule.Rounding != "" {
 			rounding = rule.Rounding
 		}
+		if t != nil {
+			t.step(rule, price, rounding)
+		}
 		if rule.Stop {
 			break
 		}
+	}
+	if t != nil {
+		t.end(cents(price), rounding, ceiling)
 	}
 	final := roundCents(cents(price), rounding, limit, ceiling != nil)
 	if final < 0 {
