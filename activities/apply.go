@@ -24,6 +24,8 @@ type Store interface {
 	Upsert(ctx context.Context, items []inventory.Item) (storefront.UpsertResult, error)
 	PricedRows(ctx context.Context, after string, limit int) ([]storefront.PricedRow, error)
 	SetPrices(ctx context.Context, prices []storefront.Price) (int, error)
+	// StoredRow reads one SKU's row, to explain it.
+	StoredRow(ctx context.Context, sku string) (storefront.StoredRow, bool, error)
 }
 
 // Applier holds the clients of the activities that apply a batch.

@@ -24,6 +24,7 @@ type DeadLetterQueue interface {
 	DeadLetterChunk(ctx context.Context, f deadletter.Filter, after string, limit int) ([]deadletter.Letter, error)
 	DeleteDeadLetters(ctx context.Context, ids []string) (int64, error)
 	DeleteDeadLetterChunk(ctx context.Context, f deadletter.Filter, after string, limit int) ([]string, error)
+	DeadLettersOfSKU(ctx context.Context, sku string, limit int) ([]deadletter.Letter, error)
 }
 
 // Bounds of the DLQ operations. A workflow's input and result must stay well

@@ -6,6 +6,7 @@
 //
 //	dlq list [-limit N] [-reason CODE] [ID...]
 //	dlq show ID...
+//	dlq explain SKU
 //	dlq replay (-all [-reason CODE] | ID...)
 //	dlq purge (-all [-reason CODE] | ID...) [-yes]
 //
@@ -49,6 +50,7 @@ import (
 const usage = `usage: dlq [flags] command [flags] [ID...]
   list [-limit N] [-reason CODE] [ID...]  the most recent N dead letters (default 50, at most 1000)
   show ID...                             dead letters in full, payload included (at most 100)
+  explain SKU                            the ERP's row and the storefront's, whether they agree and why not
   replay (-all [-reason CODE] | ID...)   run them through validation and pricing again
   purge (-all [-reason CODE] | ID...)    remove them for good (asks first unless -yes)
 every command takes -wait D: how long to wait for the worker (default 1m)
@@ -161,6 +163,8 @@ func parse(args []string) (invocation, error) {
 		return inv, err
 	}
 	switch inv.cmd {
+	case "explain":
+		err = checkExplain(inv.ids)
 	case "list":
 		err = inv.listInput().Validate()
 	case "show":
@@ -271,6 +275,12 @@ func run(ctx context.Context, cfg config.Config, inv invocation, stdin io.Reader
 	op := operation{tc: tc, cfg: cfg, out: out, wait: inv.wait, operator: inv.operator}
 
 	switch inv.cmd {
+	case "explain":
+		var res activities.Explanation
+		if err := op.execute(ctx, "ExplainSKU", workflows.ExplainSKU, explainInput(cfg, inv.ids[0]), &res); err != nil {
+			return err
+		}
+		printExplanation(out, res)
 	case "list":
 		var res activities.ListDeadLettersResult
 		if err := op.execute(ctx, "ListDeadLetters", workflows.ListDeadLetters, inv.listInput(), &res); err != nil {

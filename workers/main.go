@@ -206,7 +206,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("http: %w", err)
 	}
 	wg.Go(func() {
-		if err := monitor.ServeListener(bg, ln, mon.Handler(tel.Handler())); err != nil {
+		if err := monitor.ServeListener(bg, ln, withExplain(mon.Handler(tel.Handler()), newExplainHandler(tc, cfg))); err != nil {
 			log.Error("http server", "error", err)
 		}
 	})

@@ -21,6 +21,7 @@ func RegisterApply(r worker.Registry, a *activities.Applier) {
 	r.RegisterWorkflow(ShowDeadLetters)
 	r.RegisterWorkflow(ReplayDeadLetters)
 	r.RegisterWorkflow(PurgeDeadLetters)
+	r.RegisterWorkflow(ExplainSKU)
 	r.RegisterActivity(a)
 }
 

@@ -75,6 +75,11 @@ func (m *memStore) PricedRows(context.Context, string, int) ([]storefront.Priced
 
 func (m *memStore) SetPrices(context.Context, []storefront.Price) (int, error) { return 0, nil }
 
+// StoredRow: explaining is not used here.
+func (m *memStore) StoredRow(context.Context, string) (storefront.StoredRow, bool, error) {
+	return storefront.StoredRow{}, false, nil
+}
+
 // memDLQ keeps letters; the DLQ operations are not used here.
 type memDLQ struct {
 	activities.DeadLetterQueue

@@ -126,21 +126,13 @@ func ForChange(c inventory.Change, why inventory.Rejection, stage, batchID strin
 	}, body)
 }
 
-// rowJSON is a Row as a letter shows it: every value as read, as text.
-type rowJSON struct {
-	SKU          *string   `json:"sku"`
-	Quantity     *string   `json:"quantity"`
-	Price        *string   `json:"price"`
-	Cost         *string   `json:"cost,omitempty"`
-	Category     *string   `json:"category,omitempty"`
-	LastModified time.Time `json:"last_modified"`
-}
-
 // ForRow is the letter of an ERP row that could not become a change. A row
 // with a SKU is named by SKU and LastModified, like its change would be; one
 // without by all it holds.
 func ForRow(r inventory.Row, why inventory.Rejection) Letter {
-	body, _ := json.Marshal(rowJSON{SKU: r.SKU, Quantity: r.Quantity, Price: r.Price, Cost: r.Cost,
+	// Every value as read, as text; not the fingerprint, which the row's
+	// values make.
+	body, _ := json.Marshal(inventory.Row{SKU: r.SKU, Quantity: r.Quantity, Price: r.Price, Cost: r.Cost,
 		Category: r.Category, LastModified: r.LastModified})
 	cur := r.Cursor()
 	l := Letter{Stage: StagePoller, Reason: why, Cursor: &cur}

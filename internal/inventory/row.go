@@ -15,17 +15,17 @@ import (
 // column nullable, every number as the exact text the ERP gave (never a
 // float), so that no value a real view can hold makes the read itself fail.
 type Row struct {
-	SKU          *string
-	Quantity     *string
-	Price        *string
-	Cost         *string
-	Category     *string
-	LastModified time.Time
+	SKU          *string   `json:"sku"`
+	Quantity     *string   `json:"quantity"`
+	Price        *string   `json:"price"`
+	Cost         *string   `json:"cost,omitempty"`
+	Category     *string   `json:"category,omitempty"`
+	LastModified time.Time `json:"last_modified"`
 	// Hash is the ERP's fingerprint of the row as it was read: it changes
 	// when any of the values above does. The storefront keeps it, so that a
 	// reconcile can compare the two sides chunk by chunk without reading
 	// every row.
-	Hash int64
+	Hash int64 `json:"hash,omitempty"`
 }
 
 // Cursor is the position of the row in the view's (LastModified, SKU) order.
