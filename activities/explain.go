@@ -294,8 +294,8 @@ func (e *Explanation) compare(change inventory.Change, row *storefront.StoredRow
 		e.because(ReasonDiscontinued, "discontinued at %s by %s, but the ERP has it again: the poller restores it when the ERP changes the row, the next reconcile otherwise",
 			row.DeletedAt.Format(time.RFC3339), orUnknown(row.WrittenBy))
 	case row.Drifted():
-		e.because(ReasonHandEdit, "edited by hand: shows quantity %d at %d cents, invsync wrote quantity %d at %d cents; the next reconcile writes it again",
-			row.Quantity, row.PriceCents, *row.ERPQuantity, *row.PricedCents)
+		e.because(ReasonHandEdit, "edited by hand: shows quantity %d at %s, invsync wrote quantity %d at %s; the next reconcile writes it again",
+			row.Quantity, Money(row.PriceCents), *row.ERPQuantity, Money(*row.PricedCents))
 	}
 	if rej == nil && changed(change, *row) {
 		e.because(ReasonPendingChange, "the ERP changed the row (last modified %s) since the version shown (%s): the change is on its way, or the next reconcile writes it",
@@ -307,10 +307,10 @@ func (e *Explanation) compare(change inventory.Change, row *storefront.StoredRow
 	qty, cents := *e.ERP.Quantity, *e.ERP.PriceCents
 	switch {
 	case row.Quantity == qty && row.PriceCents == cents:
-		e.Summary = fmt.Sprintf("agree: the storefront shows what the rules in force make of the ERP's row now: quantity %d at %d cents", qty, cents)
+		e.Summary = fmt.Sprintf("agree: the storefront shows what the rules in force make of the ERP's row now: quantity %d at %s", qty, Money(cents))
 	case row.PriceCents != cents:
-		e.because(ReasonRepricing, "priced %d cents by rules %s; the rules in force (%s) price it %d cents now: the Reprice workflow has not written it yet",
-			row.PriceCents, orUnknown(row.RulesVersion), e.RulesVersion, cents)
+		e.because(ReasonRepricing, "priced %s by rules %s; the rules in force (%s) price it %s now: the Reprice workflow has not written it yet",
+			Money(row.PriceCents), orUnknown(row.RulesVersion), e.RulesVersion, Money(cents))
 	default:
 		e.because(ReasonPendingChange, "shows quantity %d, the ERP's row has %d: the change is on its way, or the next reconcile writes it", row.Quantity, qty)
 	}
@@ -327,6 +327,15 @@ func changed(c inventory.Change, row storefront.StoredRow) bool {
 	}
 	return row.ERPQuantity == nil || c.Quantity == nil || *c.Quantity != *row.ERPQuantity ||
 		row.ERPPrice == nil || c.Price == nil || *c.Price != *row.ERPPrice
+}
+
+// Money writes cents as a price: 1999 is "19.99".
+func Money(cents int64) string {
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, cents/100, cents%100)
 }
 
 func orUnknown(s string) string {

@@ -108,3 +108,9 @@ func TestExplainInputValidate(t *testing.T) {
 		require.Error(t, ExplainInput{SKU: sku}.Validate(), "%q", sku)
 	}
 }
+
+func TestMoney(t *testing.T) {
+	require.Equal(t, "0.05", Money(5))
+	require.Equal(t, "19.99", Money(1999))
+	require.Equal(t, "-1.50", Money(-150))
+}

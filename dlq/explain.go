@@ -31,8 +31,12 @@ func explainInput(cfg config.Config, sku string) activities.ExplainInput {
 // the ERP or the storefront through quote.
 func printExplanation(out io.Writer, e activities.Explanation) {
 	fmt.Fprintf(out, "%s: %s\n", quote(e.SKU), quote(e.Summary))
-	for _, r := range e.Reasons {
-		fmt.Fprintf(out, "  - %s: %s\n", quote(r.Code), quote(r.Message))
+	if len(e.Reasons) > 1 { // one is the summary
+		for _, r := range e.Reasons {
+			fmt.Fprintf(out, "  - %s: %s\n", quote(r.Code), quote(r.Message))
+		}
+	} else if len(e.Reasons) == 1 {
+		fmt.Fprintf(out, "  (%s)\n", quote(e.Reasons[0].Code))
 	}
 
 	fmt.Fprintf(out, "\nERP, read at %s\n", stamp(e.ERP.Clock))
@@ -51,7 +55,7 @@ func printExplanation(out io.Writer, e activities.Explanation) {
 	case e.ERP.Rejection != nil:
 		fmt.Fprintf(w, "  cannot be applied\t%s: %s\n", quote(e.ERP.Rejection.Code), quote(e.ERP.Rejection.Message))
 	case e.ERP.Quantity != nil && e.ERP.PriceCents != nil:
-		fmt.Fprintf(w, "  should show\tquantity %d at %s\n", *e.ERP.Quantity, money(*e.ERP.PriceCents))
+		fmt.Fprintf(w, "  should show\tquantity %d at %s\n", *e.ERP.Quantity, activities.Money(*e.ERP.PriceCents))
 	}
 	w.Flush()
 
@@ -60,13 +64,13 @@ func printExplanation(out io.Writer, e activities.Explanation) {
 	if r := e.Row; r == nil {
 		fmt.Fprintln(w, "  no row")
 	} else {
-		fmt.Fprintf(w, "  shows\tquantity %d at %s\n", r.Quantity, money(r.PriceCents))
+		fmt.Fprintf(w, "  shows\tquantity %d at %s\n", r.Quantity, activities.Money(r.PriceCents))
 		if r.ERPQuantity != nil && r.PricedCents != nil {
 			edited := ""
 			if r.HandEdited {
 				edited = " (edited by hand since)"
 			}
-			fmt.Fprintf(w, "  invsync wrote\tquantity %d at %s%s\n", *r.ERPQuantity, money(*r.PricedCents), edited)
+			fmt.Fprintf(w, "  invsync wrote\tquantity %d at %s%s\n", *r.ERPQuantity, activities.Money(*r.PricedCents), edited)
 		}
 		fmt.Fprintf(w, "  ERP values kept\tprice %s, cost %s, category %s\n", text(r.ERPPrice), text(r.ERPCost), text(r.ERPCategory))
 		fmt.Fprintf(w, "  ERP version\t%s\n", stamp(r.ERPModified))
@@ -97,23 +101,24 @@ func printExplanation(out io.Writer, e activities.Explanation) {
 		}
 		fmt.Fprintf(out, ", %s priced for %s\n", from, stamp(p.At))
 		w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(w, "  start\t%s\t\n", orDash(quote(p.Start)))
+		fmt.Fprintf(w, "  start\t%s\n", orDash(quote(p.Start)))
 		for i, s := range p.Steps {
-			fmt.Fprintf(w, "  %d. %s\t%s\t(%s)\n", i+1, quote(s.Rule), quote(s.Price), quote(s.Actions))
+			fmt.Fprintf(w, "  %d. %s (%s)\t%s\n", i+1, quote(s.Rule), quote(s.Actions), quote(s.Price))
 		}
 		if len(p.Steps) == 0 {
-			fmt.Fprintln(w, "  no rule applies\t\t")
+			fmt.Fprintln(w, "  no rule applies")
 		}
-		if p.Rejection != nil {
-			fmt.Fprintf(w, "  rejected\t%s: %s\t\n", quote(p.Rejection.Code), quote(p.Rejection.Message))
-		} else {
+		if p.Rejection == nil {
 			capped := ""
 			if p.Cap != "" {
 				capped = ", under the cap " + quote(p.Cap)
 			}
-			fmt.Fprintf(w, "  rounded (%s%s)\t%s\t\n", quote(p.Rounding), capped, money(p.PriceCents))
+			fmt.Fprintf(w, "  rounded (%s%s)\t%s\n", quote(p.Rounding), capped, activities.Money(p.PriceCents))
 		}
 		w.Flush()
+		if p.Rejection != nil {
+			fmt.Fprintf(out, "  rejected: %s: %s\n", quote(p.Rejection.Code), quote(p.Rejection.Message))
+		}
 	}
 
 	fmt.Fprintf(out, "\ndead letters: %d", len(e.DeadLetters))
@@ -141,15 +146,6 @@ func text(s *string) string {
 		return "NULL"
 	}
 	return quote(*s)
-}
-
-// money writes cents as a price.
-func money(cents int64) string {
-	sign := ""
-	if cents < 0 {
-		sign, cents = "-", -cents
-	}
-	return fmt.Sprintf("%s%d.%02d", sign, cents/100, cents%100)
 }
 
 func stamp(t time.Time) string {

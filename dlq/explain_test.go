@@ -57,9 +57,3 @@ func TestPrintExplanationIsTerminalSafe(t *testing.T) {
 	require.Contains(t, s, "quantity 3 at 19.99")
 	require.Contains(t, s, "discontinued at")
 }
-
-func TestMoney(t *testing.T) {
-	require.Equal(t, "0.05", money(5))
-	require.Equal(t, "19.99", money(1999))
-	require.Equal(t, "-1.50", money(-150))
-}
