@@ -106,7 +106,15 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			log.Warn(w)
 		}
 	}
-	source, err := erp.Open(ctx, cfg.ERP)
+	// Every ERP query of every worker of this source takes its turn at one
+	// lock in the storefront: the poller, a reconcile step and an
+	// explanation on different workers never query the ERP at once.
+	gate, err := storefront.OpenERPGate(ctx, cfg.StoreDSN, cfg.Source)
+	if err != nil {
+		return err
+	}
+	defer gate.Close()
+	source, err := erp.Open(ctx, cfg.ERP, erp.WithGate(gate))
 	if err != nil {
 		return err
 	}

@@ -50,8 +50,11 @@ func (s *Source) Digest(ctx context.Context, after string, limit int) (Digest, e
 	if err != nil {
 		return Digest{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
+	ctx, end, err := s.begin(ctx)
+	if err != nil {
+		return Digest{}, err
+	}
+	defer end()
 	var g Digest
 	if err := s.db.QueryRowContext(ctx, d.digest, after, limit).Scan(&g.Rows, &g.Sum, &g.Last); err != nil {
 		return Digest{}, fmt.Errorf("erp digest after %s: %w", inventory.Quote(after), err)

@@ -213,14 +213,59 @@ type Source struct {
 	view    []string
 	db      *sql.DB
 	timeout time.Duration
+	gate    Gate
 
 	mu   sync.Mutex
 	d    dialect
 	kind TimeKind
 }
 
+// Gate makes the ERP queries of every worker of a deployment take turns. A
+// process holds one ERP connection, so its own queries never overlap; but a
+// poll on one worker, a reconcile step or an explanation on another are
+// separate activities, and without a gate the ERP would see one query per
+// worker. Enter waits for the turn; leave ends it.
+type Gate interface {
+	Enter(ctx context.Context) (leave func(), err error)
+}
+
+// Option sets up a Source.
+type Option func(*Source)
+
+// WithGate has every ERP query wait for its turn at g. The wait does not
+// count against the query timeout. A gate that cannot be reached (its
+// database down) does not stop the reads: the process still queries one at
+// a time.
+func WithGate(g Gate) Option { return func(s *Source) { s.gate = g } }
+
+// turn waits for this query's turn at the gate, if there is one.
+func (s *Source) turn(ctx context.Context) (leave func(), err error) {
+	if s.gate == nil {
+		return func() {}, nil
+	}
+	leave, err = s.gate.Enter(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return func() {}, nil
+	}
+	return leave, nil
+}
+
+// begin waits for a query's turn at the gate, then bounds the query by the
+// timeout; end ends both.
+func (s *Source) begin(ctx context.Context) (qctx context.Context, end func(), err error) {
+	leave, err := s.turn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	qctx, cancel := context.WithTimeout(ctx, s.timeout)
+	return qctx, func() { cancel(); leave() }, nil
+}
+
 // Open validates cfg and sets up the connection pool; it does not connect.
-func Open(ctx context.Context, cfg Config) (*Source, error) {
+func Open(ctx context.Context, cfg Config, opts ...Option) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -242,7 +287,11 @@ func Open(ctx context.Context, cfg Config) (*Source, error) {
 	// One connection: this process never asks the ERP two things at once.
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	return &Source{cfg: cfg, view: view, db: db, timeout: cfg.QueryTimeout}, nil
+	src := &Source{cfg: cfg, view: view, db: db, timeout: cfg.QueryTimeout}
+	for _, o := range opts {
+		o(src)
+	}
+	return src, nil
 }
 
 // Prepare looks up the column types and builds the statements for them,
@@ -258,8 +307,11 @@ func (s *Source) dialect(ctx context.Context) (dialect, error) {
 	if s.kind != 0 {
 		return s.d, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
+	ctx, end, err := s.begin(ctx)
+	if err != nil {
+		return dialect{}, err
+	}
+	defer end()
 	types, err := lookupColumns(ctx, s.db, s.cfg.Driver, s.view, s.cfg.Columns)
 	if err != nil {
 		return dialect{}, err
@@ -398,8 +450,11 @@ func (s *Source) Clock(ctx context.Context) (inventory.Clock, error) {
 	if err != nil {
 		return inventory.Clock{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
+	ctx, end, err := s.begin(ctx)
+	if err != nil {
+		return inventory.Clock{}, err
+	}
+	defer end()
 	var instant, wall time.Time
 	if err := s.db.QueryRowContext(ctx, d.clock).Scan(&instant, &wall); err != nil {
 		return inventory.Clock{}, fmt.Errorf("erp clock: %w", err)
@@ -415,8 +470,11 @@ func (s *Source) Backlog(ctx context.Context, after inventory.Cursor, upTo time.
 	if err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
+	ctx, end, err := s.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer end()
 	k, args := d.after(after, upTo)
 	var n int64
 	if err := s.db.QueryRowContext(ctx, k.count, args...).Scan(&n); err != nil {
@@ -475,8 +533,11 @@ func (s *Source) Future(ctx context.Context, after time.Time, limit int) ([]inve
 // read runs a statement that selects (sku, quantity, price, cost, category,
 // last_modified, fingerprint), the first five as text.
 func (s *Source) read(ctx context.Context, d dialect, stmt string, args ...any) ([]inventory.Row, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
+	ctx, end, err := s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer end()
 	rows, err := s.db.QueryContext(ctx, stmt, args...)
 	if err != nil {
 		return nil, err
