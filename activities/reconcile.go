@@ -190,24 +190,12 @@ func (r *Reconciler) chunk(ctx context.Context, after string, in ReconcileInput)
 		return c, "", false, err
 	}
 	c.RowsCompared = int64(len(rows))
-	stored := make(map[string]storefront.Key, len(keys))
-	for _, k := range keys {
-		stored[k.SKU] = k
-	}
-	seen := make(map[string]bool, len(rows))
-	var fixes []inventory.Change
-	var letters []deadletter.Letter
-	verdicts := map[string]string{}
-	r.compare(rows, clock, stored, seen, &fixes, &letters, verdicts, &c)
+	diff := newChunkDiff(keys, r.Apply.Limits.OrDefault())
+	diff.add(rows, clock)
 	batchID := fmt.Sprintf("reconcile-%s-%s", clock.Instant.Format("20060102T150405.000000Z"), inventory.Quote(after))
 	by := workflowID(ctx, batchID)
 	// Storefront rows the ERP's chunk lacks: confirmed missing by SKU.
-	var missing []string
-	for _, k := range keys {
-		if !seen[k.SKU] && !k.Discontinued {
-			missing = append(missing, k.SKU)
-		}
-	}
+	missing := diff.unseen()
 	for len(missing) > 0 {
 		batch := missing[:min(len(missing), lookupBatch)]
 		missing = missing[len(batch):]
@@ -220,10 +208,10 @@ func (r *Reconciler) chunk(ctx context.Context, after string, in ReconcileInput)
 			return c, "", false, err
 		}
 		c.RowsCompared += int64(len(found))
-		r.compare(found, seenAt, stored, seen, &fixes, &letters, verdicts, &c)
+		diff.add(found, seenAt)
 		var gone []string
 		for _, sku := range batch {
-			if !seen[sku] {
+			if !diff.seen[sku] {
 				gone = append(gone, sku)
 			}
 		}
@@ -233,15 +221,17 @@ func (r *Reconciler) chunk(ctx context.Context, after string, in ReconcileInput)
 		}
 		c.Discontinued += int64(n)
 	}
-	if len(fixes) > 0 {
-		res, rejected, err := r.Apply.apply(ctx, batchID, fixes, writer{by: by, verdicts: verdicts})
+	c.Later = diff.later
+	letters := diff.letters
+	if len(diff.fixes) > 0 {
+		res, rejected, err := r.Apply.apply(ctx, batchID, diff.fixes, writer{by: by, verdicts: diff.verdicts})
 		if err != nil {
 			return c, "", false, err
 		}
 		letters = append(letters, rejected...)
 		c.Fixed = int64(res.Applied)
 		for _, sku := range res.SKUs.Applied {
-			if verdicts[sku] == storefront.VerdictRestored {
+			if diff.verdicts[sku] == storefront.VerdictRestored {
 				c.Restored++
 			}
 		}
@@ -253,32 +243,65 @@ func (r *Reconciler) chunk(ctx context.Context, after string, in ReconcileInput)
 	return c, d.Last, last, nil
 }
 
-// compare adds to fixes the ERP rows the storefront does not hold as they
-// are, with the verdict of each (why it is fixed), and to letters those that
-// cannot become changes.
-func (r *Reconciler) compare(rows []inventory.Row, clock inventory.Clock, stored map[string]storefront.Key,
-	seen map[string]bool, fixes *[]inventory.Change, letters *[]deadletter.Letter, verdicts map[string]string, c *ReconcileCounts) {
-	lim := r.Apply.Limits.OrDefault()
+// chunkDiff compares the ERP's rows of a chunk with the storefront's keys of
+// it, as the rows are read (the chunk's range, then lookups by SKU).
+type chunkDiff struct {
+	lim    inventory.Limits
+	stored map[string]storefront.Key
+	keys   []storefront.Key
+	// seen holds the SKUs the ERP has, whatever became of their rows.
+	seen map[string]bool
+	// fixes are the ERP rows the storefront does not hold as they are, with
+	// each one's verdict (why it is written again); letters the rows that
+	// cannot become changes; later counts rows dated past the ERP clock.
+	fixes    []inventory.Change
+	verdicts map[string]string
+	letters  []deadletter.Letter
+	later    int64
+}
+
+func newChunkDiff(keys []storefront.Key, lim inventory.Limits) *chunkDiff {
+	stored := make(map[string]storefront.Key, len(keys))
+	for _, k := range keys {
+		stored[k.SKU] = k
+	}
+	return &chunkDiff{lim: lim, stored: stored, keys: keys, seen: map[string]bool{}, verdicts: map[string]string{}}
+}
+
+// add compares rows the ERP gave at clock.
+func (d *chunkDiff) add(rows []inventory.Row, clock inventory.Clock) {
 	for _, row := range rows {
 		if row.SKU != nil {
-			seen[*row.SKU] = true
+			d.seen[*row.SKU] = true
 		}
 		if row.LastModified.After(clock.Wall) {
-			c.Later++ // the poller reads it once the ERP's clock has passed it
+			d.later++ // the poller reads it once the ERP's clock has passed it
 			continue
 		}
-		ch, rej := inventory.ParseRow(row, clock, lim)
+		ch, rej := inventory.ParseRow(row, clock, d.lim)
 		if rej != nil {
-			*letters = append(*letters, deadletter.ForRow(row, *rej))
+			d.letters = append(d.letters, deadletter.ForRow(row, *rej))
 			continue
 		}
-		k, ok := stored[ch.SKU]
+		k, ok := d.stored[ch.SKU]
 		if ok && k.ERPHash == ch.ERPHash && !k.Drifted && !k.Discontinued {
 			continue
 		}
-		verdicts[ch.SKU] = verdict(k, ok)
-		*fixes = append(*fixes, ch)
+		d.verdicts[ch.SKU] = verdict(k, ok)
+		d.fixes = append(d.fixes, ch)
 	}
+}
+
+// unseen lists the storefront's SKUs for sale that the ERP rows added so far
+// lack.
+func (d *chunkDiff) unseen() []string {
+	var out []string
+	for _, k := range d.keys {
+		if !d.seen[k.SKU] && !k.Discontinued {
+			out = append(out, k.SKU)
+		}
+	}
+	return out
 }
 
 // verdict says why a reconcile writes a row again: the storefront's key of
