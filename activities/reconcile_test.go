@@ -156,3 +156,43 @@ func scan(t *testing.T, dsn, query string, dst ...any) {
 	defer conn.Close(ctx)
 	require.NoError(t, conn.QueryRow(ctx, query).Scan(dst...))
 }
+
+// TestReconcileDeadLettersRowsItCannotApply: ERP rows a reconcile reads that
+// hold NULLs, control characters or a negative price become dead letters
+// with their reasons; the storefront keeps what it had, the walk ends, and a
+// second walk writes the same letters again, not new ones.
+func TestReconcileDeadLettersRowsItCannotApply(t *testing.T) {
+	f := newReconcileFixture(t, 200)
+	testenv.Exec(t, f.erpDSN,
+		`UPDATE erp_items SET quantity = NULL WHERE sku = 'SKU-0000011'`,
+		`UPDATE erp_items SET price = NULL WHERE sku = 'SKU-0000012'`,
+		`UPDATE erp_items SET category = E'tools\x07' WHERE sku = 'SKU-0000013'`,
+		`UPDATE erp_items SET price = -0.01 WHERE sku = 'SKU-0000014'`)
+	in := ReconcileInput{ChunkRows: 50, MaxChunks: 2, Policy: PolicyDiscontinue}
+	got := f.run(t, in)
+	require.Equal(t, int64(4), got.Rejected)
+	require.Zero(t, got.Fixed)
+	require.Zero(t, got.Discontinued, "a row that cannot be applied is not gone")
+	reasons := map[string]string{}
+	for _, sku := range []string{"SKU-0000011", "SKU-0000012", "SKU-0000013", "SKU-0000014"} {
+		var reason string
+		scan(t, f.storeDSN, `SELECT reason_code FROM dead_letters WHERE sku = '`+sku+`'`, &reason)
+		reasons[sku] = reason
+	}
+	require.Equal(t, map[string]string{
+		"SKU-0000011": inventory.ReasonQuantityMissing,
+		"SKU-0000012": inventory.ReasonPriceMissing,
+		"SKU-0000013": inventory.ReasonCategoryInvalid,
+		"SKU-0000014": inventory.ReasonPriceNegative,
+	}, reasons)
+	var kept int64
+	scan(t, f.storeDSN, `SELECT count(*) FROM inventory WHERE sku IN ('SKU-0000011', 'SKU-0000012', 'SKU-0000013', 'SKU-0000014')
+		AND deleted_at IS NULL AND quantity = erp_quantity`, &kept)
+	require.Equal(t, int64(4), kept, "the storefront keeps the rows it had")
+
+	again := f.run(t, in)
+	require.Equal(t, int64(4), again.Rejected)
+	var letters int64
+	scan(t, f.storeDSN, `SELECT count(*) FROM dead_letters`, &letters)
+	require.Equal(t, int64(4), letters, "one letter per bad row, however often it is read")
+}
